@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom to top; each target imports only what is below it:
+//   CPcap (libpcap) → FinscopeCapture (files, live, BPF)
+//   FinscopeWire (link/IP/TCP header views) → FinscopeFlows (flow table, endpoint close state)
+//   FinscopeCapture drives frames through Wire into Flows; FinscopeReport renders results;
+//   finscope is the command-line front end.
+let package = Package(
+    name: "finscope",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "finscope", targets: ["finscope"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
+        ),
+        .target(name: "FinscopeWire"),
+        .target(name: "FinscopeFlows", dependencies: ["FinscopeWire"]),
+        .target(name: "FinscopeCapture", dependencies: ["CPcap", "FinscopeWire", "FinscopeFlows"]),
+        .target(name: "FinscopeReport", dependencies: ["FinscopeFlows"]),
+        .executableTarget(
+            name: "finscope",
+            dependencies: [
+                "FinscopeCapture", "FinscopeReport", "FinscopeFlows",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "FinscopeTestSupport",
+            dependencies: ["FinscopeWire"],
+            path: "Tests/FinscopeTestSupport"
+        ),
+        .testTarget(name: "FinscopeWireTests", dependencies: ["FinscopeWire", "FinscopeTestSupport"]),
+        .testTarget(
+            name: "FinscopeFlowsTests",
+            dependencies: ["FinscopeFlows", "FinscopeCapture", "FinscopeReport", "FinscopeTestSupport"]
+        ),
+        .testTarget(
+            name: "FinscopeReplayTests",
+            dependencies: ["FinscopeCapture", "FinscopeReport", "FinscopeFlows", "FinscopeTestSupport"]
+        ),
+        .testTarget(
+            name: "FinscopeCLITests",
+            dependencies: ["FinscopeTestSupport"]
+        ),
+    ]
+)

@@ -1,0 +1,109 @@
+import FinscopeFlows
+import FinscopeWire
+
+/// Options shared by the offline and live analyses.
+public struct AnalysisOptions: Sendable {
+    public var closeWaitThreshold: Nanoseconds = 5_000_000_000
+    /// A BPF expression (pcap-filter(7)) applied through libpcap.
+    public var filter: String?
+    public init(closeWaitThreshold: Nanoseconds = 5_000_000_000, filter: String? = nil) {
+        self.closeWaitThreshold = closeWaitThreshold
+        self.filter = filter
+    }
+}
+
+/// Reads capture files and analyzes them as one stream.
+///
+/// Several files are merged in timestamp order (as `mergecap` does by default), so
+/// rotated files (`tcpdump -C/-G`) and captures taken at once on two interfaces both come
+/// out right; each file's own order is kept, and ties go to the file named first.
+public enum OfflineAnalysis {
+    /// Throws only when no input could be read at all; damage met while reading becomes a
+    /// warning in `source.warnings`, and the report covers what was read.
+    public static func analyze(paths: [String], options: AnalysisOptions = AnalysisOptions()) throws -> AnalysisResult {
+        guard !paths.isEmpty else { throw CaptureError.noInput }
+        var mixedLinkTypes = Set<String>()
+        while true {
+            do {
+                return try run(paths: paths, options: options, mixedLinkTypes: mixedLinkTypes)
+            } catch let restart as RestartWithOwnReader {
+                // libpcap cannot read pcapng files that mix link types; read that one again
+                // from the start with finscope's own pcapng reader.
+                mixedLinkTypes.insert(restart.path)
+            }
+        }
+    }
+
+    private struct RestartWithOwnReader: Error {
+        var path: String
+    }
+
+    private static func run(paths: [String], options: AnalysisOptions,
+                            mixedLinkTypes: Set<String>) throws -> AnalysisResult {
+        var source = SourceSummary(kind: .file, name: paths.joined(separator: ", "))
+        var readers: [any FrameReader] = []
+        var firstError: CaptureError?
+        for path in paths {
+            do {
+                if mixedLinkTypes.contains(path) {
+                    readers.append(try PcapNGReader(path: path, filter: options.filter))
+                    continue
+                }
+                let reader = try PcapFileReader(path: path)
+                if reader.link == nil {
+                    throw CaptureError.unsupportedLinkType(path: path, linkType: reader.linkType, name: reader.linkTypeName)
+                }
+                if let filter = options.filter { try reader.setFilter(filter) }
+                readers.append(reader)
+            } catch let error as CaptureError {
+                if case .badFilter = error { throw error }
+                firstError = firstError ?? error
+                source.warnings.append(error.description)
+            }
+        }
+        if readers.isEmpty { throw firstError ?? CaptureError.noInput }
+
+        let pipeline = Pipeline(source: source,
+                                configuration: FlowTracker.Configuration(closeWaitThreshold: options.closeWaitThreshold))
+        if readers.count == 1, let only = readers[0] as? PcapFileReader {
+            only.dispatchAll(into: pipeline)
+        } else {
+            merge(readers, into: pipeline)
+        }
+        for (reader, path) in zip(readers, readers.map(\.path)) {
+            guard let error = reader.readError else { continue }
+            if reader is PcapFileReader, PcapFileReader.isMixedLinkTypeError(error) {
+                throw RestartWithOwnReader(path: path)
+            }
+            pipeline.source.warnings.append(
+                "\(path): \(error); the report covers the packets read before this point")
+        }
+        return pipeline.result()
+    }
+
+    /// Merges the readers' frames in timestamp order.
+    private static func merge(_ readers: [any FrameReader], into pipeline: Pipeline) {
+        var heads: [Frame?] = readers.map { $0.next() }
+        while true {
+            var best = -1
+            for index in heads.indices {
+                guard let frame = heads[index] else { continue }
+                if best < 0 || frame.time < heads[best]!.time { best = index }
+            }
+            if best < 0 { return }
+            let frame = heads[best]!
+            pipeline.handle(frame.bytes, wireLength: frame.wireLength, time: frame.time, link: frame.link)
+            heads[best] = readers[best].next()
+        }
+    }
+}
+
+/// A source of frames read one at a time (used when merging several files).
+protocol FrameReader: AnyObject {
+    var path: String { get }
+    var readError: String? { get }
+    func next() -> Frame?
+}
+
+extension PcapFileReader: FrameReader {}
+extension PcapNGReader: FrameReader {}

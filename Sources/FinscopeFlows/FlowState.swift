@@ -1,0 +1,216 @@
+import FinscopeWire
+
+/// One connection: two endpoint state machines and the facts that belong to the pair.
+/// Zeek's split: each side keeps its own facts, the flow's verdict is derived from both.
+struct FlowState {
+    var id: Int
+    var client: EndpointAddress
+    var server: EndpointAddress
+    var roles: RoleOrigin
+    var firstSeen: Nanoseconds
+    var clientSide = EndpointState()
+    var serverSide = EndpointState()
+    var pair: PairState
+    /// Set when a new connection on the same 4-tuple (port reuse) replaced this one.
+    var replacedAt: Nanoseconds?
+
+    /// A flow starts at its first segment; the handshake names the roles when it shows.
+    init(id: Int, first segment: TCPSegment, at time: Nanoseconds) {
+        self.id = id
+        let source = EndpointAddress(ip: segment.source, port: segment.sourcePort)
+        let destination = EndpointAddress(ip: segment.destination, port: segment.destinationPort)
+        firstSeen = time
+        pair = PairState(lastSeen: time, established: true)
+        let flags = segment.flags
+        if flags.contains(.syn) && !flags.contains(.rst) {
+            roles = .handshake
+            pair.established = false
+            if flags.contains(.ack) {
+                client = destination; server = source
+            } else {
+                client = source; server = destination
+            }
+        } else {
+            // Mid-connection: the lower port serves; equal ports, the first destination.
+            roles = .inferred
+            if source.port < destination.port {
+                server = source; client = destination
+            } else {
+                server = destination; client = source
+            }
+        }
+    }
+
+    @inline(__always)
+    func role(ofSource segment: TCPSegment) -> Role {
+        segment.sourcePort == client.port && segment.source == client.ip ? .client : .server
+    }
+
+    /// A SYN without ACK on this 4-tuple: a retransmission of the client's SYN, or a new
+    /// connection (port reuse) when its ISN differs or the flow began mid-connection.
+    func isRetransmittedSYN(_ segment: TCPSegment) -> Bool {
+        roles == .handshake && role(ofSource: segment) == .client
+            && clientSide.hasISN && segment.sequence == clientSide.isn
+    }
+
+    /// Feeds one segment; returns false when it was a capture duplicate.
+    @inline(__always)
+    mutating func process(_ segment: TCPSegment, at time: Nanoseconds) -> Bool {
+        if role(ofSource: segment) == .client {
+            return Self.step(segment, at: time, sender: &clientSide, receiver: &serverSide,
+                             senderRole: .client, flow: &pair)
+        } else {
+            return Self.step(segment, at: time, sender: &serverSide, receiver: &clientSide,
+                             senderRole: .server, flow: &pair)
+        }
+    }
+
+    /// The pair-level facts, passed by reference next to the two endpoints.
+    struct PairState {
+        var lastSeen: Nanoseconds
+        /// The client acknowledged the server's SYN, or the flow was first seen mid-connection.
+        var established: Bool
+        /// First accepted RST; after it nothing changes but the endpoints' `resetAt`.
+        var resetTime: Nanoseconds?
+        var resetBy: Role?
+        var ignoredResets: UInt32 = 0
+    }
+
+    /// One segment from `sender` to `receiver` (SPEC §1, §2, §5).
+    @inline(__always)
+    static func step(_ segment: TCPSegment, at time: Nanoseconds,
+                     sender: inout EndpointState, receiver: inout EndpointState,
+                     senderRole: Role, flow: inout PairState) -> Bool {
+        let flags = segment.flags
+        let seq = segment.sequence
+        let ack = segment.acknowledgment
+        let length = segment.payloadLength
+
+        // A capture duplicate repeats the previous segment in this direction within 1 ms.
+        if sender.hasLast, sender.lastSeq == seq, sender.lastAck == ack, sender.lastFlags == flags.rawValue,
+           sender.lastLength == length, sender.lastWindow == segment.window,
+           time >= sender.lastTime, time - sender.lastTime <= 1_000_000 {
+            sender.lastTime = time
+            return false
+        }
+        sender.hasLast = true
+        sender.lastSeq = seq
+        sender.lastAck = ack
+        sender.lastFlags = flags.rawValue
+        sender.lastLength = length
+        sender.lastWindow = segment.window
+        sender.lastTime = time
+
+        if time > flow.lastSeen { flow.lastSeen = time }
+        let mark = SegmentMark(index: sender.sent, time: time)
+        sender.sent &+= 1
+
+        if flags.contains(.rst) {
+            // RSTs acknowledge nothing; an ignored one is discarded whole.
+            if acceptsReset(segment, sender: sender, receiver: receiver, senderRole: senderRole, flow: flow) {
+                if sender.resetAt == nil { sender.resetAt = time }
+                if flow.resetTime == nil {
+                    flow.resetTime = time
+                    flow.resetBy = senderRole
+                }
+            } else {
+                flow.ignoredResets &+= 1
+            }
+            return true
+        }
+        if flow.resetTime != nil { return true }
+
+        if flags.contains(.syn) {
+            sender.hasISN = true
+            sender.isn = seq
+            sender.windowScale = segment.windowScale
+            if flags.contains(.ack) {
+                sender.sawSYNACK = true
+                if !receiver.hasISN {
+                    receiver.hasISN = true
+                    receiver.isn = ack &- 1
+                }
+            } else {
+                sender.sawSYN = true
+            }
+        }
+
+        // Activity is judged against what the sender had sent before this segment: a
+        // keep-alive probe sits one below the next sequence number.
+        let activity: Activity =
+            length == 0 || (length == 1 && sender.hasNextSeq && seq &+ 1 == sender.nextSeq) ? .ackOnly : .data
+        if let acked = sender.ackedPeerFin, sender.fin == nil, !flags.contains(.fin), acked.index < mark.index {
+            sender.closeWaitActivity = max(sender.closeWaitActivity, activity)
+        }
+        if receiver.fin != nil {
+            receiver.peerActivityAfterFin = max(receiver.peerActivityAfterFin, activity)
+        }
+
+        if flags.contains(.ack) {
+            sender.hasAck = true
+            sender.ackValue = ack
+            sender.ackWindow = segment.window
+            sender.ackWindowFromSYN = flags.contains(.syn)
+            if !flow.established, senderRole == .client {
+                if receiver.sawSYNACK {
+                    if seqAtOrAfter(ack, receiver.isn &+ 1) { flow.established = true }
+                } else if sender.sawSYN, !flags.contains(.syn) {
+                    flow.established = true
+                }
+            }
+            if receiver.fin != nil, sender.ackedPeerFin == nil, seqAtOrAfter(ack, receiver.finSeq &+ 1) {
+                sender.ackedPeerFin = mark
+                sender.receivedPeerFin = receiver.finLastTransmission
+            }
+        }
+
+        if flags.contains(.fin) {
+            if sender.fin == nil {
+                sender.fin = mark
+                sender.finSeq = seq &+ length &+ (flags.contains(.syn) ? 1 : 0)
+                sender.finFirstAck = ack
+                sender.finFirstHasAck = flags.contains(.ack)
+                // Capture reordering: the peer's acknowledgement may have been seen first.
+                if receiver.ackedPeerFin == nil, receiver.hasAck, receiver.sent > 0,
+                   seqAtOrAfter(receiver.ackValue, sender.finSeq &+ 1) {
+                    receiver.ackedPeerFin = SegmentMark(index: receiver.sent - 1, time: receiver.lastTime)
+                    receiver.receivedPeerFin = mark
+                }
+            } else {
+                sender.finRetransmits &+= 1
+            }
+            sender.finLastTransmission = mark
+        }
+
+        let end = seq &+ length &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0)
+        if !sender.hasNextSeq || seqAfter(end, sender.nextSeq) {
+            sender.hasNextSeq = true
+            sender.nextSeq = end
+        }
+        return true
+    }
+
+    /// RST acceptance (SPEC §2): inside the receiver's window when that window is known;
+    /// otherwise accepted, except that a client in SYN_SENT takes only an RST whose ACK
+    /// covers its SYN.
+    static func acceptsReset(_ segment: TCPSegment, sender: EndpointState, receiver: EndpointState,
+                             senderRole: Role, flow: PairState) -> Bool {
+        let client = senderRole == .client ? sender : receiver
+        let server = senderRole == .client ? receiver : sender
+        let scalingKnown = (client.sawSYN && server.sawSYNACK)
+            || (client.sawSYN && client.windowScale < 0)
+            || (server.sawSYNACK && server.windowScale < 0)
+        if receiver.hasAck && scalingKnown {
+            let scalingInUse = client.sawSYN && server.sawSYNACK && client.windowScale >= 0 && server.windowScale >= 0
+            let shift = scalingInUse && !receiver.ackWindowFromSYN ? Int64(receiver.windowScale) : 0
+            let window = Int64(receiver.ackWindow) << shift
+            return Int64(seqDistance(receiver.ackValue, segment.sequence)) <= window
+        }
+        let receiverInSynSent = senderRole == .server && !flow.established && client.sawSYN && !client.hasAck
+        if receiverInSynSent {
+            return segment.flags.contains(.ack) && seqAfter(segment.acknowledgment, client.isn)
+                && seqAtOrAfter(client.nextSeq, segment.acknowledgment)
+        }
+        return true
+    }
+}

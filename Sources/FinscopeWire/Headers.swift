@@ -1,0 +1,157 @@
+// Header views over captured bytes, in the manner of smoltcp's wire module: each
+// initializer checks once that the fixed header (and its own length field) fits, and
+// every accessor after that reads without failing.
+
+/// Ethernet II header; VLAN tags are walked by `FrameDecoder`.
+struct EthernetHeaderView {
+    static let length = 14
+    enum Field { static let etherType = 12 }
+    let bytes: UnsafeRawBufferPointer
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.length else { return nil }
+        self.bytes = bytes
+    }
+
+    var etherType: UInt16 { bytes.u16(Field.etherType) }
+}
+
+/// IPv4 header (RFC 791). Valid only if the whole header (IHL words) is captured.
+struct IPv4HeaderView {
+    enum Field {
+        static let versionIHL = 0
+        static let totalLength = 2
+        static let flagsFragment = 6
+        static let protocolNumber = 9
+        static let source = 12
+        static let destination = 16
+    }
+    static let minimumLength = 20
+    let bytes: UnsafeRawBufferPointer
+
+    enum Problem { case truncated, malformed }
+
+    /// Checks: version 4, IHL ≥ 5, the header fully captured.
+    static func check(_ bytes: UnsafeRawBufferPointer) -> Problem? {
+        guard bytes.count >= 1 else { return .truncated }
+        let versionIHL = bytes.u8(Field.versionIHL)
+        guard versionIHL >> 4 == 4 else { return .malformed }
+        let headerLength = Int(versionIHL & 0x0f) * 4
+        guard headerLength >= minimumLength else { return .malformed }
+        guard bytes.count >= headerLength else { return .truncated }
+        return nil
+    }
+
+    /// Call only after `check` returned nil.
+    init(checked bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var headerLength: Int { Int(bytes.u8(Field.versionIHL) & 0x0f) * 4 }
+    var totalLength: Int { Int(bytes.u16(Field.totalLength)) }
+    var fragmentOffset: Int { Int(bytes.u16(Field.flagsFragment) & 0x1fff) }
+    var protocolNumber: UInt8 { bytes.u8(Field.protocolNumber) }
+    var source: IPAddress { IPAddress(ipv4: bytes.u32(Field.source)) }
+    var destination: IPAddress { IPAddress(ipv4: bytes.u32(Field.destination)) }
+}
+
+/// IPv6 fixed header (RFC 8200).
+struct IPv6HeaderView {
+    static let length = 40
+    enum Field {
+        static let payloadLength = 4
+        static let nextHeader = 6
+        static let source = 8
+        static let destination = 24
+    }
+    let bytes: UnsafeRawBufferPointer
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.length else { return nil }
+        self.bytes = bytes
+    }
+
+    var version: UInt8 { bytes.u8(0) >> 4 }
+    var payloadLength: Int { Int(bytes.u16(Field.payloadLength)) }
+    var nextHeader: UInt8 { bytes.u8(Field.nextHeader) }
+    var source: IPAddress {
+        IPAddress(ipv6High: UInt64(bytes.u32(8)) << 32 | UInt64(bytes.u32(12)),
+                  low: UInt64(bytes.u32(16)) << 32 | UInt64(bytes.u32(20)))
+    }
+    var destination: IPAddress {
+        IPAddress(ipv6High: UInt64(bytes.u32(24)) << 32 | UInt64(bytes.u32(28)),
+                  low: UInt64(bytes.u32(32)) << 32 | UInt64(bytes.u32(36)))
+    }
+}
+
+/// TCP header (RFC 9293). Valid only once the whole header, options included, is captured.
+struct TCPHeaderView {
+    static let minimumLength = 20
+    enum Field {
+        static let sourcePort = 0
+        static let destinationPort = 2
+        static let sequence = 4
+        static let acknowledgment = 8
+        static let dataOffset = 12
+        static let flags = 13
+        static let window = 14
+        static let options = 20
+    }
+    let bytes: UnsafeRawBufferPointer
+
+    init(checked bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var sourcePort: UInt16 { bytes.u16(Field.sourcePort) }
+    var destinationPort: UInt16 { bytes.u16(Field.destinationPort) }
+    var sequence: UInt32 { bytes.u32(Field.sequence) }
+    var acknowledgment: UInt32 { bytes.u32(Field.acknowledgment) }
+    var headerLength: Int { Int(bytes.u8(Field.dataOffset) >> 4) * 4 }
+    var flags: TCPFlags { TCPFlags(rawValue: bytes.u8(Field.flags)) }
+    var window: UInt16 { bytes.u16(Field.window) }
+
+    /// The window-scale option's shift count (RFC 7323), or nil when absent. Only SYN
+    /// segments carry it, so only they pay for walking the options.
+    var windowScale: UInt8? {
+        var offset = Field.options
+        let end = headerLength
+        while offset < end {
+            let kind = bytes.u8(offset)
+            if kind == 0 { return nil }  // end of option list
+            if kind == 1 { offset += 1; continue }  // no-operation
+            guard offset + 1 < end else { return nil }
+            let length = Int(bytes.u8(offset + 1))
+            guard length >= 2, offset + length <= end else { return nil }
+            if kind == 3, length == 3 { return min(bytes.u8(offset + 2), 14) }
+            offset += length
+        }
+        return nil
+    }
+}
+
+/// TCP control bits.
+public struct TCPFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let fin = TCPFlags(rawValue: 0x01)
+    public static let syn = TCPFlags(rawValue: 0x02)
+    public static let rst = TCPFlags(rawValue: 0x04)
+    public static let psh = TCPFlags(rawValue: 0x08)
+    public static let ack = TCPFlags(rawValue: 0x10)
+    public static let urg = TCPFlags(rawValue: 0x20)
+    public static let ece = TCPFlags(rawValue: 0x40)
+    public static let cwr = TCPFlags(rawValue: 0x80)
+}
+
+extension TCPFlags: CustomStringConvertible {
+    /// Short form as tcpdump prints it: "S", "S.", "F.", "R", "P.", ...
+    public var description: String {
+        var text = ""
+        if contains(.syn) { text += "S" }
+        if contains(.fin) { text += "F" }
+        if contains(.rst) { text += "R" }
+        if contains(.psh) { text += "P" }
+        if contains(.urg) { text += "U" }
+        if contains(.ece) { text += "E" }
+        if contains(.cwr) { text += "W" }
+        if contains(.ack) { text += "." }
+        return text.isEmpty ? "none" : text
+    }
+}
