@@ -22,14 +22,14 @@ public enum OfflineAnalysis {
     /// warning in `source.warnings`, and the report covers what was read.
     public static func analyze(paths: [String], options: AnalysisOptions = AnalysisOptions()) throws -> AnalysisResult {
         guard !paths.isEmpty else { throw CaptureError.noInput }
-        var mixedLinkTypes = Set<String>()
+        var needOwnReader = Set<String>()
         while true {
             do {
-                return try run(paths: paths, options: options, mixedLinkTypes: mixedLinkTypes)
+                return try run(paths: paths, options: options, needOwnReader: needOwnReader)
             } catch let restart as RestartWithOwnReader {
-                // libpcap cannot read pcapng files that mix link types; read that one again
-                // from the start with finscope's own pcapng reader.
-                mixedLinkTypes.insert(restart.path)
+                // libpcap cannot read pcapng files whose interfaces differ in link type or
+                // snapshot length; read that one again from the start with finscope's own reader.
+                needOwnReader.insert(restart.path)
             }
         }
     }
@@ -39,13 +39,13 @@ public enum OfflineAnalysis {
     }
 
     private static func run(paths: [String], options: AnalysisOptions,
-                            mixedLinkTypes: Set<String>) throws -> AnalysisResult {
+                            needOwnReader: Set<String>) throws -> AnalysisResult {
         var source = SourceSummary(kind: .file, name: paths.joined(separator: ", "))
         var readers: [any FrameReader] = []
         var firstError: CaptureError?
         for path in paths {
             do {
-                if mixedLinkTypes.contains(path) {
+                if needOwnReader.contains(path) {
                     readers.append(try PcapNGReader(path: path, filter: options.filter))
                     continue
                 }
@@ -72,7 +72,7 @@ public enum OfflineAnalysis {
         }
         for (reader, path) in zip(readers, readers.map(\.path)) {
             guard let error = reader.readError else { continue }
-            if reader is PcapFileReader, PcapFileReader.isMixedLinkTypeError(error) {
+            if reader is PcapFileReader, PcapFileReader.isMixedInterfacesError(error) {
                 throw RestartWithOwnReader(path: path)
             }
             pipeline.source.warnings.append(

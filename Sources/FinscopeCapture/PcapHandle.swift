@@ -23,7 +23,7 @@ final class PcapFileReader {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_open_offline_with_tstamp_precision(
             path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
-            throw CaptureError.cannotOpen(path: path, reason: Self.explain(String(cString: errorBuffer)))
+            throw CaptureError.cannotOpen(path: path, reason: Self.explain(errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }))
         }
         self.path = path
         self.handle = handle
@@ -95,6 +95,7 @@ final class PcapFileReader {
     static func explain(_ message: String) -> String {
         if message.contains("No such file") { return "no such file" }
         if message.contains("Permission denied") { return "permission denied (check the file's permissions, or use sudo)" }
+        if message.contains("archaic") { return "an old or damaged pcap header (\(message)); not a readable capture" }
         if message.contains("unknown file format") || message.contains("bad dump file format") {
             return "not a pcap or pcapng capture (\(message))"
         }
@@ -102,8 +103,9 @@ final class PcapFileReader {
         return message
     }
 
-    /// The libpcap error that means a pcapng file mixes link types, which libpcap cannot read.
-    static func isMixedLinkTypeError(_ message: String) -> Bool {
-        message.contains("different from the type of the first interface")
+    /// The libpcap errors that mean a pcapng file's interfaces differ in link type or
+    /// snapshot length, which libpcap cannot read but finscope's own reader can.
+    static func isMixedInterfacesError(_ message: String) -> Bool {
+        message.contains("different from the") && message.contains("of the first interface")
     }
 }
