@@ -65,6 +65,7 @@ public enum OfflineAnalysis {
 
         let pipeline = Pipeline(source: source,
                                 configuration: FlowTracker.Configuration(closeWaitThreshold: options.closeWaitThreshold))
+        // One libpcap file takes the fast `pcap_dispatch` loop; the rest are merged.
         if readers.count == 1, let only = readers[0] as? PcapFileReader {
             only.dispatchAll(into: pipeline)
         } else {
@@ -92,7 +93,11 @@ public enum OfflineAnalysis {
             }
             if best < 0 { return }
             let frame = heads[best]!
-            pipeline.handle(frame.bytes, wireLength: frame.wireLength, time: frame.time, link: frame.link)
+            if frame.matches {
+                pipeline.handle(frame.bytes, wireLength: frame.wireLength, time: frame.time, link: frame.link)
+            } else {
+                pipeline.noteUnmatched(time: frame.time)
+            }
             heads[best] = readers[best].next()
         }
     }

@@ -8,6 +8,8 @@ public struct Frame {
     public var wireLength: Int
     public var time: Nanoseconds
     public var link: LinkKind?
+    /// False when a BPF filter rejected the frame: only its time counts (the capture's end).
+    public var matches: Bool = true
 }
 
 /// A capture file opened through libpcap, timestamps in nanoseconds.
@@ -18,6 +20,9 @@ final class PcapFileReader {
     let link: LinkKind?
     /// Set when reading stopped on an error rather than at the end of the file.
     private(set) var readError: String?
+    /// The BPF filter, run per frame with `pcap_offline_filter` rather than installed with
+    /// `pcap_setfilter`, so that frames it rejects still show when the capture ended.
+    private var filter: UnsafeMutablePointer<bpf_program>?
 
     init(path: String) throws {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
@@ -31,7 +36,13 @@ final class PcapFileReader {
         link = LinkKind(linkType: linkType)
     }
 
-    deinit { pcap_close(handle) }
+    deinit {
+        if let filter {
+            pcap_freecode(filter)
+            filter.deallocate()
+        }
+        pcap_close(handle)
+    }
 
     var linkTypeName: String {
         if let name = pcap_datalink_val_to_name(linkType) { return String(cString: name) }
@@ -39,14 +50,13 @@ final class PcapFileReader {
     }
 
     func setFilter(_ expression: String) throws {
-        var program = bpf_program()
-        guard pcap_compile(handle, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+        let program = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
+        program.initialize(to: bpf_program())
+        guard pcap_compile(handle, program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            program.deallocate()
             throw CaptureError.badFilter(expression: expression, reason: String(cString: pcap_geterr(handle)))
         }
-        defer { pcap_freecode(&program) }
-        guard pcap_setfilter(handle, &program) == 0 else {
-            throw CaptureError.badFilter(expression: expression, reason: String(cString: pcap_geterr(handle)))
-        }
+        filter = program
     }
 
     /// The next frame, or nil at the end of the file or on a read error (see `readError`).
@@ -55,8 +65,10 @@ final class PcapFileReader {
         var data: UnsafePointer<UInt8>?
         let status = pcap_next_ex(handle, &header, &data)
         if status == 1, let header, let data {
+            let matches = filter.map { pcap_offline_filter($0, header, data) != 0 } ?? true
             return Frame(bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
-                         wireLength: Int(header.pointee.len), time: Self.nanoseconds(header.pointee.ts), link: link)
+                         wireLength: Int(header.pointee.len), time: Self.nanoseconds(header.pointee.ts), link: link,
+                         matches: matches)
         }
         if status == PCAP_ERROR { readError = String(cString: pcap_geterr(handle)) }
         return nil
@@ -64,11 +76,15 @@ final class PcapFileReader {
 
     /// Feeds every frame to `pipeline` through `pcap_dispatch`, the fastest libpcap read loop.
     func dispatchAll(into pipeline: Pipeline) {
-        let context = Unmanaged.passRetained(DispatchContext(pipeline: pipeline, link: link))
+        let context = Unmanaged.passRetained(DispatchContext(pipeline: pipeline, link: link, filter: filter))
         defer { context.release() }
         let status = pcap_dispatch(handle, -1, { user, header, data in
             guard let user, let header, let data else { return }
             let context = Unmanaged<DispatchContext>.fromOpaque(user).takeUnretainedValue()
+            if let filter = context.filter, pcap_offline_filter(filter, header, data) == 0 {
+                context.pipeline.noteUnmatched(time: PcapFileReader.nanoseconds(header.pointee.ts))
+                return
+            }
             context.pipeline.handle(UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
                                     wireLength: Int(header.pointee.len),
                                     time: PcapFileReader.nanoseconds(header.pointee.ts), link: context.link)
@@ -79,9 +95,11 @@ final class PcapFileReader {
     private final class DispatchContext {
         let pipeline: Pipeline
         let link: LinkKind?
-        init(pipeline: Pipeline, link: LinkKind?) {
+        let filter: UnsafeMutablePointer<bpf_program>?
+        init(pipeline: Pipeline, link: LinkKind?, filter: UnsafeMutablePointer<bpf_program>?) {
             self.pipeline = pipeline
             self.link = link
+            self.filter = filter
         }
     }
 

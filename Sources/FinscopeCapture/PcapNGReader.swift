@@ -124,15 +124,15 @@ final class PcapNGReader {
         let time = seconds &* 1_000_000_000 &+ nanos
         // The mapping stays valid as long as `data` lives (the reader's lifetime).
         let bytes = data.withUnsafeBytes { raw in UnsafeRawBufferPointer(rebasing: raw[position..<(position + captured)]) }
+        var matches = true
         if interface.filter >= 0 {
             var header = pcap_pkthdr()
             header.caplen = UInt32(captured)
             header.len = UInt32(max(original, captured))
-            let pass = pcap_offline_filter(&filters[interface.filter].program, &header,
-                                           bytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            if pass == 0 { return nil }
+            matches = pcap_offline_filter(&filters[interface.filter].program, &header,
+                                          bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)) != 0
         }
-        return Frame(bytes: bytes, wireLength: original, time: time, link: interface.link)
+        return Frame(bytes: bytes, wireLength: original, time: time, link: interface.link, matches: matches)
     }
 
     private func addInterface(body: Int, bodyLength: Int) {

@@ -29,6 +29,13 @@ public final class Pipeline {
         }
     }
 
+    /// A frame the BPF filter rejected: not analyzed and not counted, but the capture
+    /// still lasted until it (a connection stays stuck until the capture's end).
+    @inline(__always)
+    public func noteUnmatched(time: Nanoseconds) {
+        source.noteTime(time)
+    }
+
     /// The analysis of everything handled so far, as of the latest frame time (or `end`).
     public func result(end: Nanoseconds? = nil) -> AnalysisResult {
         var summary = source
