@@ -103,11 +103,10 @@ public enum FrameDecoder {
         var next = ip.nextHeader
         var offset = IPv6HeaderView.length
         var remaining = payloadLength
-        var isLaterFragment = false
-        for _ in 0..<maximumExtensionHeaders {
+        // Up to `maximumExtensionHeaders` extension headers, then the upper-layer header.
+        for _ in 0...maximumExtensionHeaders {
             switch next {
             case 6:
-                guard !isLaterFragment else { return .skipped(.fragment) }
                 return decodeTCP(packet.tail(from: offset), ipPayloadLength: remaining,
                                  source: ip.source, destination: ip.destination)
             case 0, 43, 60:  // hop-by-hop, routing, destination options
@@ -120,8 +119,14 @@ public enum FrameDecoder {
             case 44:  // fragment
                 guard packet.count >= offset + 8 else { return .skipped(.truncated) }
                 guard remaining >= 8 else { return .skipped(.malformed) }
-                if packet.u16(offset + 2) >> 3 != 0 { isLaterFragment = true }
                 next = packet.u8(offset)
+                if packet.u16(offset + 2) >> 3 != 0 {
+                    // What follows a later fragment's header is data, not headers (RFC 8200 §4.5).
+                    switch next {
+                    case 6, 0, 43, 60: return .skipped(.fragment)
+                    default: return .skipped(next == 59 ? .notTCP : otherProtocol(next))
+                    }
+                }
                 offset += 8
                 remaining -= 8
             default:

@@ -24,7 +24,7 @@ public struct IPAddress: Hashable, Sendable, Comparable {
             guard parts.count == 4 else { return nil }
             var value: UInt32 = 0
             for part in parts {
-                guard let octet = UInt8(part) else { return nil }
+                guard !part.isEmpty, part.allSatisfy({ $0.isASCII && $0.isNumber }), let octet = UInt8(part) else { return nil }
                 value = value << 8 | UInt32(octet)
             }
             self.init(ipv4: value)
@@ -41,11 +41,13 @@ public struct IPAddress: Hashable, Sendable, Comparable {
         } else {
             halves = [text]
         }
-        func parse(_ part: String, into out: inout [UInt16]) -> Bool {
+        // A dotted quad may only end the whole address.
+        func parse(_ part: String, into out: inout [UInt16], mayEndInQuad: Bool) -> Bool {
             if part.isEmpty { return true }
             let fields = part.split(separator: ":", omittingEmptySubsequences: false)
             for (index, field) in fields.enumerated() {
-                if index == fields.count - 1, field.contains(".") {
+                guard field.allSatisfy({ $0.isHexDigit || $0 == "." }) else { return false }
+                if mayEndInQuad, index == fields.count - 1, field.contains(".") {
                     guard let v4 = IPAddress(String(field)), !v4.isIPv6 else { return false }
                     out.append(UInt16(truncatingIfNeeded: v4.low >> 16))
                     out.append(UInt16(truncatingIfNeeded: v4.low))
@@ -56,10 +58,10 @@ public struct IPAddress: Hashable, Sendable, Comparable {
             }
             return true
         }
-        guard parse(halves[0], into: &groups) else { return nil }
+        guard parse(halves[0], into: &groups, mayEndInQuad: halves.count == 1) else { return nil }
         if halves.count == 2 {
             sawGap = true
-            guard parse(halves[1], into: &tailGroups) else { return nil }
+            guard parse(halves[1], into: &tailGroups, mayEndInQuad: true) else { return nil }
         }
         let total = groups.count + tailGroups.count
         if sawGap {
