@@ -41,8 +41,11 @@ public final class Pipeline {
         var summary = source
         summary.tcpSegments = tracker.segments
         summary.duplicates = tracker.duplicates
+        summary.expiredIdle = tracker.expiredIdle
+        summary.evicted = tracker.evictedForCapacity
         let captureEnd = end ?? summary.end ?? 0
+        let (flows, tally) = tracker.result(captureEnd: captureEnd)
         return AnalysisResult(source: summary, closeWaitThreshold: tracker.configuration.closeWaitThreshold,
-                              flows: tracker.reports(captureEnd: captureEnd))
+                              flows: flows, tally: tally)
     }
 }

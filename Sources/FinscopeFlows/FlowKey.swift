@@ -13,8 +13,11 @@ struct FlowKey: Equatable {
 
     @inline(__always)
     init(_ segment: TCPSegment) {
-        let a = segment.source, b = segment.destination
-        let pa = segment.sourcePort, pb = segment.destinationPort
+        self.init(segment.source, segment.sourcePort, segment.destination, segment.destinationPort)
+    }
+
+    @inline(__always)
+    init(_ a: IPAddress, _ pa: UInt16, _ b: IPAddress, _ pb: UInt16) {
         let aFirst = (a.high, a.low, pa) <= (b.high, b.low, pb)
         if aFirst {
             lowHigh = a.high; lowLow = a.low; lowPort = pa
@@ -69,6 +72,30 @@ struct FlowTable {
             if slot.key == key { return Int(slot.index) }
             position = (position + 1) & mask
         }
+    }
+
+    /// Removes `key` if present, shifting later entries of its probe run back (no tombstones).
+    mutating func remove(_ key: FlowKey) {
+        var position = Int(truncatingIfNeeded: key.hashValue64) & mask
+        while true {
+            if slots[position].index < 0 { return }
+            if slots[position].key == key { break }
+            position = (position + 1) & mask
+        }
+        var hole = position
+        var next = (hole + 1) & mask
+        while slots[next].index >= 0 {
+            let home = Int(truncatingIfNeeded: slots[next].key.hashValue64) & mask
+            // Move the entry back unless its home lies cyclically in (hole, next].
+            let stays = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next)
+            if !stays {
+                slots[hole] = slots[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        slots[hole].index = -1
+        count -= 1
     }
 
     /// Inserts or repoints `key` (port reuse points the key at the newer flow).

@@ -41,6 +41,22 @@ struct FlowState {
         }
     }
 
+    var key: FlowKey { FlowKey(client.ip, client.port, server.ip, server.port) }
+
+    /// Both FINs acknowledged, or an accepted RST: nothing more can change but `resetAt`.
+    var isClosed: Bool {
+        pair.resetTime != nil
+            || (clientSide.ackedPeerFin != nil && serverSide.ackedPeerFin != nil
+                && clientSide.fin != nil && serverSide.fin != nil)
+    }
+
+    /// An endpoint acknowledged its peer's FIN and has not closed: a possible leak.
+    var holdsCloseWait: Bool {
+        pair.resetTime == nil
+            && ((clientSide.isPassiveCloser && clientSide.fin == nil)
+                || (serverSide.isPassiveCloser && serverSide.fin == nil))
+    }
+
     @inline(__always)
     func role(ofSource segment: TCPSegment) -> Role {
         segment.sourcePort == client.port && segment.source == client.ip ? .client : .server

@@ -1,59 +1,199 @@
 import FinscopeWire
 
 /// Follows every connection in a stream of TCP segments. Knows nothing of libpcap: feed
-/// it decoded segments with their capture times, then ask for the report.
+/// it decoded segments with their capture times, then ask for the result.
+///
+/// Memory stays bounded: a flow whose close is complete leaves the table after lingering a
+/// little (late ACKs and RSTs still find it), idle flows expire when an idle timeout is set,
+/// and at `maxFlows` the oldest of a few sampled flows is evicted. A cursor sweeps a couple
+/// of slots per segment, so this costs O(1) per packet with no periodic pauses.
 public struct FlowTracker {
     public struct Configuration: Sendable {
         /// A CLOSE_WAIT (or unacknowledged FIN) lasting at least this long is a finding.
         public var closeWaitThreshold: Nanoseconds = 5_000_000_000
-        public init(closeWaitThreshold: Nanoseconds = 5_000_000_000) {
+        /// Flows with no segment for this long are reported and dropped; nil keeps them
+        /// (offline default). Flows holding an endpoint in CLOSE_WAIT never expire this way:
+        /// silence is what a leak looks like.
+        public var idleTimeout: Nanoseconds?
+        /// How long a completely closed flow stays in the table for late segments.
+        public var closedLinger: Nanoseconds = 10_000_000_000
+        /// The most flows tracked at once; beyond it the oldest sampled flow is evicted.
+        public var maxFlows: Int = 2_000_000
+        /// Keep every finished flow's report (for `--json`/`--flows`), or only those with
+        /// findings (counts are kept either way).
+        public var retainAllFlows = true
+
+        public init(closeWaitThreshold: Nanoseconds = 5_000_000_000, idleTimeout: Nanoseconds? = nil,
+                    closedLinger: Nanoseconds = 10_000_000_000, maxFlows: Int = 2_000_000,
+                    retainAllFlows: Bool = true) {
             self.closeWaitThreshold = closeWaitThreshold
+            self.idleTimeout = idleTimeout
+            self.closedLinger = closedLinger
+            self.maxFlows = max(1, maxFlows)
+            self.retainAllFlows = retainAllFlows
         }
     }
 
     public let configuration: Configuration
     private var table = FlowTable()
-    private var flows: [FlowState] = []
+    /// Flow slots; evicted slots are reused through `freeSlots`.
+    private var slots: [FlowState?] = []
+    private var freeSlots: [Int32] = []
+    private var activeFlows = 0
+    private var nextID = 1
+    private var sweepCursor = 0
+    /// Reports of flows that left the table, and counts over every flow.
+    private var finished: [FlowReport] = []
+    private var finishedTally = FlowTally()
     /// Segments decoded, duplicates included.
     public private(set) var segments = 0
     public private(set) var duplicates = 0
+    public private(set) var expiredIdle = 0
+    public private(set) var evictedForCapacity = 0
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
     }
 
-    public var flowCount: Int { flows.count }
+    /// Flows in the table now.
+    public var trackedFlows: Int { activeFlows }
 
     /// One decoded segment: one flow-table lookup, then fixed-size state updates.
     @inline(__always)
     public mutating func process(_ segment: TCPSegment, at time: Nanoseconds) {
         segments += 1
         let key = FlowKey(segment)
-        var index: Int
+        var slot: Int
         if let found = table.find(key) {
-            index = found
+            slot = found
             let flags = segment.flags
             if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst),
-               !flows[index].isRetransmittedSYN(segment) {
+               !slots[slot]!.isRetransmittedSYN(segment) {
                 // Port reuse: a new connection on the same 4-tuple ends the old one here.
-                if flows[index].replacedAt == nil { flows[index].replacedAt = time }
-                index = startFlow(key, segment, at: time)
+                slots[slot]!.replacedAt = time
+                finish(slot: slot, key: key, at: time)
+                slot = startFlow(key, segment, at: time)
             }
         } else {
-            index = startFlow(key, segment, at: time)
+            slot = startFlow(key, segment, at: time)
         }
-        if !flows[index].process(segment, at: time) { duplicates += 1 }
+        if !slots[slot]!.process(segment, at: time) { duplicates += 1 }
+        sweep(steps: 2, now: time)
     }
 
     private mutating func startFlow(_ key: FlowKey, _ segment: TCPSegment, at time: Nanoseconds) -> Int {
-        let index = flows.count
-        flows.append(FlowState(id: index + 1, first: segment, at: time))
-        table.set(key, to: index)
-        return index
+        if activeFlows >= configuration.maxFlows { evictOldest(now: time) }
+        let flow = FlowState(id: nextID, first: segment, at: time)
+        nextID += 1
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = Int(free)
+            slots[slot] = flow
+        } else {
+            slot = slots.count
+            slots.append(flow)
+        }
+        activeFlows += 1
+        table.set(key, to: slot)
+        return slot
     }
 
-    /// Reports every flow, in order of first appearance, as of `captureEnd`.
-    public func reports(captureEnd: Nanoseconds) -> [FlowReport] {
-        flows.map { $0.report(captureEnd: captureEnd, threshold: configuration.closeWaitThreshold) }
+    /// Reports the flow in `slot` and frees the slot.
+    private mutating func finish(slot: Int, key: FlowKey, at time: Nanoseconds) {
+        guard let flow = slots[slot] else { return }
+        let report = flow.report(captureEnd: time, threshold: configuration.closeWaitThreshold)
+        finishedTally.add(report)
+        if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
+        table.remove(key)
+        slots[slot] = nil
+        freeSlots.append(Int32(slot))
+        activeFlows -= 1
     }
+
+    /// Checks a few slots for flows that are done (closed and lingered) or idle too long.
+    @inline(__always)
+    private mutating func sweep(steps: Int, now: Nanoseconds) {
+        guard !slots.isEmpty else { return }
+        for _ in 0..<steps {
+            if sweepCursor >= slots.count { sweepCursor = 0 }
+            let slot = sweepCursor
+            sweepCursor += 1
+            guard let flow = slots[slot] else { continue }
+            let idle = now - flow.pair.lastSeen
+            if flow.isClosed, idle >= configuration.closedLinger {
+                finish(slot: slot, key: flow.key, at: flow.pair.lastSeen)
+            } else if let timeout = configuration.idleTimeout, idle >= timeout, !flow.holdsCloseWait {
+                expiredIdle += 1
+                finish(slot: slot, key: flow.key, at: now)
+            }
+        }
+    }
+
+    /// Runs the sweep over every slot (live mode calls this on its timer, when packets are few).
+    public mutating func expire(now: Nanoseconds) {
+        sweep(steps: slots.count, now: now)
+    }
+
+    /// At capacity: evict the least recently active of a few sampled flows (approximate LRU).
+    private mutating func evictOldest(now: Nanoseconds) {
+        var victim = -1
+        var oldest = Nanoseconds.max
+        var examined = 0
+        var position = sweepCursor
+        while examined < 8, !slots.isEmpty {
+            if position >= slots.count { position = 0 }
+            if let flow = slots[position] {
+                examined += 1
+                if flow.pair.lastSeen < oldest {
+                    oldest = flow.pair.lastSeen
+                    victim = position
+                }
+            }
+            position += 1
+            if position == sweepCursor { break }
+        }
+        sweepCursor = position
+        guard victim >= 0, let flow = slots[victim] else { return }
+        evictedForCapacity += 1
+        finish(slot: victim, key: flow.key, at: now)
+    }
+
+    /// Every flow, finished or still tracked, as of `captureEnd`, in order of first appearance.
+    public func result(captureEnd: Nanoseconds) -> (flows: [FlowReport], tally: FlowTally) {
+        var tally = finishedTally
+        var flows = finished
+        for flow in slots {
+            guard let flow else { continue }
+            let report = flow.report(captureEnd: captureEnd, threshold: configuration.closeWaitThreshold)
+            tally.add(report)
+            if configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
+        }
+        flows.sort { $0.id < $1.id }
+        return (flows, tally)
+    }
+}
+
+/// Counts over every flow, kept even when individual reports are not.
+public struct FlowTally: Sendable, Equatable {
+    public var flows = 0
+    public var close = [Int](repeating: 0, count: CloseKind.allCases.count)
+    public var threeWay = [Int](repeating: 0, count: CloseKind.allCases.count)
+    /// Flows whose close is `reset` and whose first accepted RST came from the client.
+    public var resetByClient = 0
+    public var findings = [Int](repeating: 0, count: FindingKind.allCases.count)
+
+    public init() {}
+
+    public mutating func add(_ report: FlowReport) {
+        flows += 1
+        let kind = CloseKind.allCases.firstIndex(of: report.close)!
+        close[kind] += 1
+        if report.threeWay { threeWay[kind] += 1 }
+        if report.close == .reset, report.resetBy == .client { resetByClient += 1 }
+        for finding in report.findings { findings[FindingKind.allCases.firstIndex(of: finding.kind)!] += 1 }
+    }
+
+    public func count(_ kind: CloseKind) -> Int { close[CloseKind.allCases.firstIndex(of: kind)!] }
+    public func threeWayCount(_ kind: CloseKind) -> Int { threeWay[CloseKind.allCases.firstIndex(of: kind)!] }
+    public func count(_ kind: FindingKind) -> Int { findings[FindingKind.allCases.firstIndex(of: kind)!] }
 }

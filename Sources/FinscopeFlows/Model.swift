@@ -162,6 +162,10 @@ public struct SourceSummary: Sendable, Equatable {
     public var start: Nanoseconds?
     public var end: Nanoseconds?
     public var skipped: [Int] = Array(repeating: 0, count: SkipReason.allCases.count)
+    /// Flows dropped from the table before the end: idle past the timeout, or evicted
+    /// because the table was full (`--max-flows`); each was reported as of that moment.
+    public var expiredIdle = 0
+    public var evicted = 0
     /// libpcap's counters in live mode.
     public var dropped: Int?
     public var interfaceDropped: Int?
@@ -185,20 +189,22 @@ public struct SourceSummary: Sendable, Equatable {
 public struct AnalysisResult: Sendable {
     public var source: SourceSummary
     public var closeWaitThreshold: Nanoseconds
+    /// Flow reports in order of first appearance: every flow, or (when the analysis was
+    /// asked to keep only those) the flows with findings; `tally` always counts every flow.
     public var flows: [FlowReport]
+    public var tally: FlowTally
     public var groups: [FindingGroup]
 
-    public init(source: SourceSummary, closeWaitThreshold: Nanoseconds, flows: [FlowReport]) {
+    public init(source: SourceSummary, closeWaitThreshold: Nanoseconds, flows: [FlowReport], tally: FlowTally? = nil) {
         self.source = source
         self.closeWaitThreshold = closeWaitThreshold
         self.flows = flows
+        self.tally = tally ?? flows.reduce(into: FlowTally()) { $0.add($1) }
         self.groups = FindingGroup.group(flows)
     }
 
-    public func count(_ kind: CloseKind) -> Int { flows.reduce(0) { $0 + ($1.close == kind ? 1 : 0) } }
-    public func count(_ kind: FindingKind) -> Int {
-        flows.reduce(0) { total, flow in total + flow.findings.reduce(0) { $0 + ($1.kind == kind ? 1 : 0) } }
-    }
+    public func count(_ kind: CloseKind) -> Int { tally.count(kind) }
+    public func count(_ kind: FindingKind) -> Int { tally.count(kind) }
 }
 
 extension FindingGroup {

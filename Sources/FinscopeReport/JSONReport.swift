@@ -36,6 +36,10 @@ public enum JSONReport {
                 json.field("dropped") { json.number(source.dropped ?? 0) }
                 json.field("ifDropped") { json.number(source.interfaceDropped ?? 0) }
             }
+            if source.expiredIdle > 0 || source.evicted > 0 {
+                json.field("expiredIdle") { json.number(source.expiredIdle) }
+                json.field("evicted") { json.number(source.evicted) }
+            }
             if !source.warnings.isEmpty {
                 json.field("warnings") { json.array(source.warnings) { json.string($0) } }
             }
@@ -44,7 +48,7 @@ public enum JSONReport {
 
     static func summary(_ result: AnalysisResult, _ json: JSONWriter) {
         json.object {
-            json.field("flows") { json.number(result.flows.count) }
+            json.field("flows") { json.number(result.tally.flows) }
             json.field("close") {
                 json.object {
                     for kind in CloseKind.allCases { json.field(kind.rawValue) { json.number(result.count(kind)) } }

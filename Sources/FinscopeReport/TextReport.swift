@@ -15,7 +15,7 @@ public struct TextReport {
             span = ", \(utcText(start)) + \(durationText(end - start))"
         }
         out += "finscope: \(source.name): \(grouped(source.packets)) packets, "
-            + "\(grouped(result.flows.count)) TCP connections\(span)\n"
+            + "\(grouped(result.tally.flows)) TCP connections\(span)\n"
         for warning in source.warnings { out += "warning: \(warning)\n" }
         out += "\n"
         out += findingsSection(result)
@@ -96,16 +96,16 @@ public struct TextReport {
             guard count > 0 else { continue }
             var line = "  " + kind.rawValue.padding(14) + grouped(count).leftPadding(8)
             if kind == .clientFirst || kind == .serverFirst {
-                let three = result.flows.filter { $0.close == kind && $0.threeWay }.count
+                let three = result.tally.threeWayCount(kind)
                 if three > 0 { line += "   (\(grouped(three)) three-way)" }
             }
             if kind == .reset {
-                let byClient = result.flows.filter { $0.close == .reset && $0.resetBy == .client }.count
+                let byClient = result.tally.resetByClient
                 line += "   (\(grouped(byClient)) by the client, \(grouped(count - byClient)) by the server)"
             }
             out += line + "\n"
         }
-        if result.flows.isEmpty { out += "  (no TCP connections)\n" }
+        if result.tally.flows == 0 { out += "  (no TCP connections)\n" }
         return out + "\n"
     }
 
@@ -120,6 +120,10 @@ public struct TextReport {
         }
         if let start = source.start, let end = source.end {
             out += "  from \(utcText(start)) to \(utcText(end)) (\(durationText(end - start)))\n"
+        }
+        if source.expiredIdle > 0 || source.evicted > 0 {
+            out += "  flows dropped before the end: \(grouped(source.expiredIdle)) idle, "
+                + "\(grouped(source.evicted)) evicted at the flow limit (reported as of that moment)\n"
         }
         if let dropped = source.dropped {
             out += "  dropped by libpcap \(grouped(dropped)), by the interface \(grouped(source.interfaceDropped ?? 0))\n"

@@ -75,9 +75,12 @@ import Testing
             if allFlows {
                 position = unused.isEmpty ? nil : 0
             } else {
-                position = unused.firstIndex {
-                    same(want["client"], $0["client"]) && same(want["server"], $0["server"])
+                // Ephemeral ports recur in a long capture: among flows with the same
+                // endpoints, take the first whose close kind matches, else the first.
+                let candidates = unused.indices.filter {
+                    same(want["client"], unused[$0]["client"]) && same(want["server"], unused[$0]["server"])
                 }
+                position = candidates.first { same(want["close"], unused[$0]["close"]) } ?? candidates.first
             }
             guard let position else {
                 differences.append("  \(label): not found in the analysis")
