@@ -25,13 +25,17 @@ let package = Package(
         .target(name: "FinscopeFlows", dependencies: ["FinscopeWire"]),
         .target(name: "FinscopeCapture", dependencies: ["CPcap", "FinscopeWire", "FinscopeFlows"]),
         .target(name: "FinscopeReport", dependencies: ["FinscopeFlows"]),
+        // Which local process owns a socket (/proc), for live capture and --proc.
+        .target(name: "FinscopeHost", dependencies: ["FinscopeFlows"]),
         .executableTarget(
             name: "finscope",
             dependencies: [
-                "FinscopeCapture", "FinscopeReport", "FinscopeFlows",
+                "FinscopeCapture", "FinscopeReport", "FinscopeFlows", "FinscopeHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Writes large synthetic captures for the benchmark (Scripts/bench).
+        .executableTarget(name: "capture-gen", path: "Benchmarks/capture-gen"),
         .target(
             name: "FinscopeTestSupport",
             dependencies: ["FinscopeWire"],
@@ -49,6 +53,10 @@ let package = Package(
         .testTarget(
             name: "FinscopeCLITests",
             dependencies: ["FinscopeTestSupport"]
+        ),
+        .testTarget(
+            name: "FinscopeLiveTests",
+            dependencies: ["FinscopeCapture", "FinscopeHost", "FinscopeFlows", "FinscopeTestSupport"]
         ),
     ]
 )

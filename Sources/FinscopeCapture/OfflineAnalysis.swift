@@ -6,9 +6,25 @@ public struct AnalysisOptions: Sendable {
     public var closeWaitThreshold: Nanoseconds = 5_000_000_000
     /// A BPF expression (pcap-filter(7)) applied through libpcap.
     public var filter: String?
-    public init(closeWaitThreshold: Nanoseconds = 5_000_000_000, filter: String? = nil) {
+    /// Keep every flow's report (needed for `--json` and `--flows`), or only flows with findings.
+    public var retainAllFlows = true
+    /// The most flows tracked at once (`--max-flows`).
+    public var maxFlows = 2_000_000
+    /// Drop flows idle this long (nil: never; the offline default).
+    public var idleTimeout: Nanoseconds?
+
+    public init(closeWaitThreshold: Nanoseconds = 5_000_000_000, filter: String? = nil,
+                retainAllFlows: Bool = true, maxFlows: Int = 2_000_000, idleTimeout: Nanoseconds? = nil) {
         self.closeWaitThreshold = closeWaitThreshold
         self.filter = filter
+        self.retainAllFlows = retainAllFlows
+        self.maxFlows = maxFlows
+        self.idleTimeout = idleTimeout
+    }
+
+    public var trackerConfiguration: FlowTracker.Configuration {
+        FlowTracker.Configuration(closeWaitThreshold: closeWaitThreshold, idleTimeout: idleTimeout,
+                                  maxFlows: maxFlows, retainAllFlows: retainAllFlows)
     }
 }
 
@@ -63,8 +79,7 @@ public enum OfflineAnalysis {
         }
         if readers.isEmpty { throw firstError ?? CaptureError.noInput }
 
-        let pipeline = Pipeline(source: source,
-                                configuration: FlowTracker.Configuration(closeWaitThreshold: options.closeWaitThreshold))
+        let pipeline = Pipeline(source: source, configuration: options.trackerConfiguration)
         // One libpcap file takes the fast `pcap_dispatch` loop; the rest are merged.
         if readers.count == 1, let only = readers[0] as? PcapFileReader {
             only.dispatchAll(into: pipeline)

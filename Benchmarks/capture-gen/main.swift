@@ -1,0 +1,1 @@
+print("capture-gen: not written yet")

@@ -1,0 +1,1 @@
+// Process attribution lives here (issue 4).
