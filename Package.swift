@@ -55,6 +55,10 @@ let package = Package(
             dependencies: ["FinscopeTestSupport"]
         ),
         .testTarget(
+            name: "FinscopeReportTests",
+            dependencies: ["FinscopeCapture", "FinscopeReport", "FinscopeFlows", "FinscopeTestSupport"]
+        ),
+        .testTarget(
             name: "FinscopeLiveTests",
             dependencies: ["FinscopeCapture", "FinscopeHost", "FinscopeFlows", "FinscopeTestSupport"]
         ),
