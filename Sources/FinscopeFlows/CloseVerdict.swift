@@ -24,7 +24,8 @@ extension FlowState {
 
     private func endpointReport(_ side: EndpointState, peer: EndpointState, path: [TCPState]) -> EndpointReport {
         EndpointReport(finAt: side.fin?.time, finAckedAt: peer.ackedPeerFin?.time,
-                       finRetransmits: Int(side.finRetransmits), resetAt: side.resetAt, path: path)
+                       finRetransmits: Int(side.finRetransmits), resetAt: side.resetAt, path: path,
+                       idleBeforeFin: side.fin != nil ? side.idleBeforeFin : nil)
     }
 
     /// The endpoint's walk through the RFC 9293 states, from the facts recorded for it.

@@ -50,6 +50,9 @@ struct EndpointState {
     var finFirstAck: UInt32 = 0
     var finFirstHasAck = false
     var finRetransmits: UInt32 = 0
+    /// At the first transmission of its FIN: time since the flow's last payload-carrying
+    /// segment (either direction), or since its first segment when none carried payload.
+    var idleBeforeFin: Nanoseconds = 0
 
     // The peer's FIN as this endpoint handled it.
     /// This endpoint's first segment acknowledging the peer's FIN.

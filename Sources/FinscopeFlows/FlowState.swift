@@ -20,7 +20,7 @@ struct FlowState {
         let source = EndpointAddress(ip: segment.source, port: segment.sourcePort)
         let destination = EndpointAddress(ip: segment.destination, port: segment.destinationPort)
         firstSeen = time
-        pair = PairState(lastSeen: time, established: true)
+        pair = PairState(lastSeen: time, established: true, lastPayloadAt: time)
         let flags = segment.flags
         if flags.contains(.syn) && !flags.contains(.rst) {
             roles = .handshake
@@ -90,6 +90,8 @@ struct FlowState {
         var resetTime: Nanoseconds?
         var resetBy: Role?
         var ignoredResets: UInt32 = 0
+        /// The flow's latest payload-carrying segment (its first segment until one carries payload).
+        var lastPayloadAt: Nanoseconds = 0
     }
 
     /// One segment from `sender` to `receiver` (SPEC §1, §2, §5).
@@ -183,6 +185,7 @@ struct FlowState {
         if flags.contains(.fin) {
             if sender.fin == nil {
                 sender.fin = mark
+                sender.idleBeforeFin = time - flow.lastPayloadAt
                 sender.finSeq = seq &+ length &+ (flags.contains(.syn) ? 1 : 0)
                 sender.finFirstAck = ack
                 sender.finFirstHasAck = flags.contains(.ack)
@@ -198,6 +201,7 @@ struct FlowState {
             sender.finLastTransmission = mark
         }
 
+        if length > 0 { flow.lastPayloadAt = time }
         let end = seq &+ length &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0)
         if !sender.hasNextSeq || seqAfter(end, sender.nextSeq) {
             sender.hasNextSeq = true

@@ -15,8 +15,10 @@ public struct FlowTracker {
         /// (offline default). Flows holding an endpoint in CLOSE_WAIT never expire this way:
         /// silence is what a leak looks like.
         public var idleTimeout: Nanoseconds?
-        /// How long a completely closed flow stays in the table for late segments.
-        public var closedLinger: Nanoseconds = 10_000_000_000
+        /// How long a completely closed flow stays in the table for late segments (a
+        /// retransmitted FIN, an RST after the close). 60 s is Linux's TIME_WAIT: later than
+        /// that, the kernel itself no longer knows the connection.
+        public var closedLinger: Nanoseconds = 60_000_000_000
         /// The most flows tracked at once; beyond it the oldest sampled flow is evicted.
         public var maxFlows: Int = 2_000_000
         /// Keep every finished flow's report (for `--json`/`--flows`), or only those with
@@ -24,7 +26,7 @@ public struct FlowTracker {
         public var retainAllFlows = true
 
         public init(closeWaitThreshold: Nanoseconds = 5_000_000_000, idleTimeout: Nanoseconds? = nil,
-                    closedLinger: Nanoseconds = 10_000_000_000, maxFlows: Int = 2_000_000,
+                    closedLinger: Nanoseconds = 60_000_000_000, maxFlows: Int = 2_000_000,
                     retainAllFlows: Bool = true) {
             self.closeWaitThreshold = closeWaitThreshold
             self.idleTimeout = idleTimeout
@@ -50,6 +52,9 @@ public struct FlowTracker {
     public private(set) var duplicates = 0
     public private(set) var expiredIdle = 0
     public private(set) var evictedForCapacity = 0
+    /// Called with each flow's report as the flow leaves the table (closed and lingered,
+    /// replaced, idle, evicted, or `finishAll`): lets `--ndjson` stream flows as they finish.
+    public var finishedHandler: ((FlowReport) -> Void)?
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -103,6 +108,7 @@ public struct FlowTracker {
         guard let flow = slots[slot] else { return }
         let report = flow.report(captureEnd: time, threshold: configuration.closeWaitThreshold)
         finishedTally.add(report)
+        finishedHandler?(report)
         if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
         table.remove(key)
         slots[slot] = nil
@@ -132,6 +138,12 @@ public struct FlowTracker {
     /// Runs the sweep over every slot (live mode calls this on its timer, when packets are few).
     public mutating func expire(now: Nanoseconds) {
         sweep(steps: slots.count, now: now)
+    }
+
+    /// Finishes every flow still tracked, as of `captureEnd` (each goes to `finishedHandler`).
+    public mutating func finishAll(captureEnd: Nanoseconds) {
+        let open = slots.indices.compactMap { slot in slots[slot].map { (id: $0.id, slot: slot, key: $0.key) } }
+        for flow in open.sorted(by: { $0.id < $1.id }) { finish(slot: flow.slot, key: flow.key, at: captureEnd) }
     }
 
     /// At capacity: evict the least recently active of a few sampled flows (approximate LRU).

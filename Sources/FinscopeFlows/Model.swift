@@ -107,6 +107,9 @@ public struct EndpointReport: Sendable, Equatable {
     public var finRetransmits: Int
     public var resetAt: Nanoseconds?
     public var path: [TCPState]
+    /// How long the flow had carried no payload (either direction) when this endpoint sent
+    /// its FIN: an idle timeout shows as similar values across flows. nil without a FIN.
+    public var idleBeforeFin: Nanoseconds? = nil
     /// The last element of `path`; nil when the path is empty (a server that never answered).
     public var state: TCPState? { path.last }
 }
