@@ -9,12 +9,12 @@ public struct AnalysisOptions: Sendable {
     /// Keep every flow's report (needed for `--json` and `--flows`), or only flows with findings.
     public var retainAllFlows = true
     /// The most flows tracked at once (`--max-flows`).
-    public var maxFlows = 2_000_000
+    public var maxFlows = 500_000
     /// Drop flows idle this long (nil: never; the offline default).
     public var idleTimeout: Nanoseconds?
 
     public init(closeWaitThreshold: Nanoseconds = 5_000_000_000, filter: String? = nil,
-                retainAllFlows: Bool = true, maxFlows: Int = 2_000_000, idleTimeout: Nanoseconds? = nil) {
+                retainAllFlows: Bool = true, maxFlows: Int = 500_000, idleTimeout: Nanoseconds? = nil) {
         self.closeWaitThreshold = closeWaitThreshold
         self.filter = filter
         self.retainAllFlows = retainAllFlows
@@ -36,12 +36,19 @@ public struct AnalysisOptions: Sendable {
 public enum OfflineAnalysis {
     /// Throws only when no input could be read at all; damage met while reading becomes a
     /// warning in `source.warnings`, and the report covers what was read.
-    public static func analyze(paths: [String], options: AnalysisOptions = AnalysisOptions()) throws -> AnalysisResult {
+    public static func analyze(paths: [String], options: AnalysisOptions = AnalysisOptions(),
+                               hooks: AnalysisHooks = AnalysisHooks()) throws -> AnalysisResult {
         guard !paths.isEmpty else { throw CaptureError.noInput }
         var needOwnReader = Set<String>()
+        // A restart reads the same frames again in the same order, so the flows finished
+        // before it finish again, first and identically: pass on only the ones not yet seen.
+        let finished = FinishedCounter(hooks.finished)
         while true {
             do {
-                return try run(paths: paths, options: options, needOwnReader: needOwnReader)
+                finished.restart()
+                return try run(paths: paths, options: options, needOwnReader: needOwnReader,
+                               hooks: AnalysisHooks(finished: hooks.finished == nil ? nil : finished.pass,
+                                                    progress: hooks.progress))
             } catch let restart as RestartWithOwnReader {
                 // libpcap cannot read pcapng files whose interfaces differ in link type or
                 // snapshot length; read that one again from the start with finscope's own reader.
@@ -54,8 +61,23 @@ public enum OfflineAnalysis {
         var path: String
     }
 
+    private final class FinishedCounter {
+        let handler: ((FlowReport) -> Void)?
+        var passed = 0
+        var seen = 0
+        init(_ handler: ((FlowReport) -> Void)?) { self.handler = handler }
+        func restart() { seen = 0 }
+        func pass(_ report: FlowReport) {
+            seen += 1
+            if seen > passed {
+                passed = seen
+                handler?(report)
+            }
+        }
+    }
+
     private static func run(paths: [String], options: AnalysisOptions,
-                            needOwnReader: Set<String>) throws -> AnalysisResult {
+                            needOwnReader: Set<String>, hooks: AnalysisHooks) throws -> AnalysisResult {
         var source = SourceSummary(kind: .file, name: paths.joined(separator: ", "))
         var readers: [any FrameReader] = []
         var firstError: CaptureError?
@@ -80,11 +102,14 @@ public enum OfflineAnalysis {
         if readers.isEmpty { throw firstError ?? CaptureError.noInput }
 
         let pipeline = Pipeline(source: source, configuration: options.trackerConfiguration)
+        pipeline.tracker.finishedHandler = hooks.finished
+        let meter = hooks.progress.map { ProgressMeter(readers: readers, report: $0) }
+        let progress: (() -> Void)? = meter.map { meter in { meter.update(packets: pipeline.source.packets) } }
         // One libpcap file takes the fast `pcap_dispatch` loop; the rest are merged.
         if readers.count == 1, let only = readers[0] as? PcapFileReader {
-            only.dispatchAll(into: pipeline)
+            only.dispatchAll(into: pipeline, progress: progress)
         } else {
-            merge(readers, into: pipeline)
+            merge(readers, into: pipeline, progress: progress)
         }
         for (reader, path) in zip(readers, readers.map(\.path)) {
             guard let error = reader.readError else { continue }
@@ -94,13 +119,17 @@ public enum OfflineAnalysis {
             pipeline.source.warnings.append(
                 "\(path): \(error); the report covers the packets read before this point")
         }
+        if hooks.finished != nil { pipeline.tracker.finishAll(captureEnd: pipeline.source.end ?? 0) }
         return pipeline.result()
     }
 
     /// Merges the readers' frames in timestamp order.
-    private static func merge(_ readers: [any FrameReader], into pipeline: Pipeline) {
+    private static func merge(_ readers: [any FrameReader], into pipeline: Pipeline, progress: (() -> Void)? = nil) {
         var heads: [Frame?] = readers.map { $0.next() }
+        var frames = 0
         while true {
+            frames += 1
+            if frames & 0xFFFF == 0 { progress?() }
             var best = -1
             for index in heads.indices {
                 guard let frame = heads[index] else { continue }

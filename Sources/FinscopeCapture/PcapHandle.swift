@@ -75,38 +75,63 @@ final class PcapFileReader {
     }
 
     /// Feeds every frame to `pipeline` through `pcap_dispatch`, the fastest libpcap read loop.
-    func dispatchAll(into pipeline: Pipeline) {
-        let context = Unmanaged.passRetained(DispatchContext(pipeline: pipeline, link: link, filter: filter))
-        defer { context.release() }
-        let status = pcap_dispatch(handle, -1, { user, header, data in
+    /// With `progress`, reads in batches of 65,536 frames and calls it after each batch.
+    func dispatchAll(into pipeline: Pipeline, progress: (() -> Void)? = nil) {
+        // A plain struct behind the `user` pointer: no class, so no retain/release and no
+        // dynamic exclusivity checks per frame. `pipeline` outlives the loop (it is our argument).
+        let context = UnsafeMutablePointer<DispatchContext>.allocate(capacity: 1)
+        context.initialize(to: DispatchContext(state: pipeline.state, link: link, filter: filter))
+        defer {
+            context.deinitialize(count: 1)
+            context.deallocate()
+            withExtendedLifetime(pipeline) {}
+        }
+        let callback: pcap_handler = { user, header, data in
             guard let user, let header, let data else { return }
-            let context = Unmanaged<DispatchContext>.fromOpaque(user).takeUnretainedValue()
-            if let filter = context.filter, pcap_offline_filter(filter, header, data) == 0 {
-                context.pipeline.noteUnmatched(time: PcapFileReader.nanoseconds(header.pointee.ts))
+            let context = UnsafeRawPointer(user).assumingMemoryBound(to: DispatchContext.self)
+            let time = PcapFileReader.nanoseconds(header.pointee.ts)
+            if let filter = context.pointee.filter, pcap_offline_filter(filter, header, data) == 0 {
+                context.pointee.state.pointee.source.noteTime(time)
                 return
             }
-            context.pipeline.handle(UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
-                                    wireLength: Int(header.pointee.len),
-                                    time: PcapFileReader.nanoseconds(header.pointee.ts), link: context.link)
-        }, UnsafeMutableRawPointer(context.toOpaque()).assumingMemoryBound(to: UInt8.self))
+            Pipeline.handle(UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
+                            wireLength: Int(header.pointee.len), time: time, link: context.pointee.link,
+                            state: context.pointee.state)
+        }
+        let user = UnsafeMutableRawPointer(context).assumingMemoryBound(to: UInt8.self)
+        var status: Int32
+        if let progress {
+            repeat {
+                status = pcap_dispatch(handle, 65_536, callback, user)
+                if status > 0 { progress() }
+            } while status > 0
+        } else {
+            status = pcap_dispatch(handle, -1, callback, user)
+        }
         if status == PCAP_ERROR { readError = String(cString: pcap_geterr(handle)) }
     }
 
-    private final class DispatchContext {
-        let pipeline: Pipeline
+    private struct DispatchContext {
+        let state: UnsafeMutablePointer<Pipeline.State>
         let link: LinkKind?
         let filter: UnsafeMutablePointer<bpf_program>?
-        init(pipeline: Pipeline, link: LinkKind?, filter: UnsafeMutablePointer<bpf_program>?) {
-            self.pipeline = pipeline
-            self.link = link
-            self.filter = filter
-        }
     }
 
     /// With nanosecond precision requested, libpcap puts nanoseconds in `tv_usec`.
     @inline(__always)
     static func nanoseconds(_ ts: timeval) -> Nanoseconds {
-        Nanoseconds(ts.tv_sec) &* 1_000_000_000 &+ Nanoseconds(ts.tv_usec)
+        time(seconds: Int64(ts.tv_sec), nanoseconds: Int64(ts.tv_usec))
+    }
+
+    /// The last second a frame time may hold: times stay within 1970...2116 (0 ..< 2^62 ns),
+    /// so that the difference of any two cannot overflow. A pcapng stamp is 64 bits with a
+    /// signed offset: a damaged or hostile file can claim any time at all.
+    static let latestSecond: Int64 = 4_611_686_017
+
+    /// A frame time from seconds and a fraction, clamped to 1970...2116.
+    @inline(__always)
+    static func time(seconds: Int64, nanoseconds: Int64) -> Nanoseconds {
+        min(max(seconds, 0), latestSecond) &* 1_000_000_000 &+ min(max(nanoseconds, 0), 999_999_999)
     }
 
     /// libpcap's open errors, made actionable.
@@ -118,6 +143,7 @@ final class PcapFileReader {
             return "not a pcap or pcapng capture (\(message))"
         }
         if message.contains("Is a directory") { return "is a directory, not a capture file" }
+        if message.contains("file header bytes") { return "the file is cut short inside its header (\(message)); not a readable capture" }
         return message
     }
 

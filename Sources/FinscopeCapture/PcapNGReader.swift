@@ -120,8 +120,9 @@ final class PcapNGReader {
         let interface = interfaces[interfaceID]
         let seconds = Int64(truncatingIfNeeded: stamp / interface.unitsPerSecond) &+ interface.offsetSeconds
         let fraction = stamp % interface.unitsPerSecond
-        let nanos = Int64(truncatingIfNeeded: fraction.multipliedFullWidth(by: 1_000_000_000).low / interface.unitsPerSecond)
-        let time = seconds &* 1_000_000_000 &+ nanos
+        // fraction < unitsPerSecond, so the quotient is below 1e9 even when the product needs 128 bits.
+        let nanos = Int64(interface.unitsPerSecond.dividingFullWidth(fraction.multipliedFullWidth(by: 1_000_000_000)).quotient)
+        let time = PcapFileReader.time(seconds: seconds, nanoseconds: nanos)
         // The mapping stays valid as long as `data` lives (the reader's lifetime).
         let bytes = data.withUnsafeBytes { raw in UnsafeRawBufferPointer(rebasing: raw[position..<(position + captured)]) }
         var matches = true

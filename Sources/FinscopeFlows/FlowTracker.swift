@@ -38,8 +38,10 @@ public struct FlowTracker {
 
     public let configuration: Configuration
     private var table = FlowTable()
-    /// Flow slots; evicted slots are reused through `freeSlots`.
-    private var slots: [FlowState?] = []
+    /// Flow slots; evicted slots are reused through `freeSlots`. A free slot has `id == 0`
+    /// (ids start at 1): not `[FlowState?]`, whose optional payload the optimizer copied
+    /// out whole (~300 bytes) on every access.
+    private var slots: [FlowState] = []
     private var freeSlots: [Int32] = []
     private var activeFlows = 0
     private var nextID = 1
@@ -73,16 +75,16 @@ public struct FlowTracker {
             slot = found
             let flags = segment.flags
             if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst),
-               !slots[slot]!.isRetransmittedSYN(segment) {
+               !slots[slot].isRetransmittedSYN(segment) {
                 // Port reuse: a new connection on the same 4-tuple ends the old one here.
-                slots[slot]!.replacedAt = time
+                slots[slot].replacedAt = time
                 finish(slot: slot, key: key, at: time)
                 slot = startFlow(key, segment, at: time)
             }
         } else {
             slot = startFlow(key, segment, at: time)
         }
-        if !slots[slot]!.process(segment, at: time) { duplicates += 1 }
+        if !slots[slot].process(segment, at: time) { duplicates += 1 }
         sweep(steps: 2, now: time)
     }
 
@@ -105,13 +107,13 @@ public struct FlowTracker {
 
     /// Reports the flow in `slot` and frees the slot.
     private mutating func finish(slot: Int, key: FlowKey, at time: Nanoseconds) {
-        guard let flow = slots[slot] else { return }
-        let report = flow.report(captureEnd: time, threshold: configuration.closeWaitThreshold)
+        guard slots[slot].id != 0 else { return }
+        let report = slots[slot].report(captureEnd: time, threshold: configuration.closeWaitThreshold)
         finishedTally.add(report)
         finishedHandler?(report)
         if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
         table.remove(key)
-        slots[slot] = nil
+        slots[slot].id = 0
         freeSlots.append(Int32(slot))
         activeFlows -= 1
     }
@@ -124,13 +126,16 @@ public struct FlowTracker {
             if sweepCursor >= slots.count { sweepCursor = 0 }
             let slot = sweepCursor
             sweepCursor += 1
-            guard let flow = slots[slot] else { continue }
-            let idle = now - flow.pair.lastSeen
-            if flow.isClosed, idle >= configuration.closedLinger {
-                finish(slot: slot, key: flow.key, at: flow.pair.lastSeen)
-            } else if let timeout = configuration.idleTimeout, idle >= timeout, !flow.holdsCloseWait {
+            // Read the few fields needed in place: copying the whole FlowState out of its
+            // slot twice per packet was a measurable share of the per-packet cost.
+            guard slots[slot].id != 0 else { continue }
+            let lastSeen = slots[slot].pair.lastSeen
+            let idle = now - lastSeen
+            if idle >= configuration.closedLinger, slots[slot].isClosed {
+                finish(slot: slot, key: slots[slot].key, at: lastSeen)
+            } else if let timeout = configuration.idleTimeout, idle >= timeout, !slots[slot].holdsCloseWait {
                 expiredIdle += 1
-                finish(slot: slot, key: flow.key, at: now)
+                finish(slot: slot, key: slots[slot].key, at: now)
             }
         }
     }
@@ -142,7 +147,9 @@ public struct FlowTracker {
 
     /// Finishes every flow still tracked, as of `captureEnd` (each goes to `finishedHandler`).
     public mutating func finishAll(captureEnd: Nanoseconds) {
-        let open = slots.indices.compactMap { slot in slots[slot].map { (id: $0.id, slot: slot, key: $0.key) } }
+        let open = slots.indices.compactMap { slot in
+            slots[slot].id == 0 ? nil : (id: slots[slot].id, slot: slot, key: slots[slot].key)
+        }
         for flow in open.sorted(by: { $0.id < $1.id }) { finish(slot: flow.slot, key: flow.key, at: captureEnd) }
     }
 
@@ -154,10 +161,10 @@ public struct FlowTracker {
         var position = sweepCursor
         while examined < 8, !slots.isEmpty {
             if position >= slots.count { position = 0 }
-            if let flow = slots[position] {
+            if slots[position].id != 0 {
                 examined += 1
-                if flow.pair.lastSeen < oldest {
-                    oldest = flow.pair.lastSeen
+                if slots[position].pair.lastSeen < oldest {
+                    oldest = slots[position].pair.lastSeen
                     victim = position
                 }
             }
@@ -165,17 +172,16 @@ public struct FlowTracker {
             if position == sweepCursor { break }
         }
         sweepCursor = position
-        guard victim >= 0, let flow = slots[victim] else { return }
+        guard victim >= 0, slots[victim].id != 0 else { return }
         evictedForCapacity += 1
-        finish(slot: victim, key: flow.key, at: now)
+        finish(slot: victim, key: slots[victim].key, at: now)
     }
 
     /// Every flow, finished or still tracked, as of `captureEnd`, in order of first appearance.
     public func result(captureEnd: Nanoseconds) -> (flows: [FlowReport], tally: FlowTally) {
         var tally = finishedTally
         var flows = finished
-        for flow in slots {
-            guard let flow else { continue }
+        for flow in slots where flow.id != 0 {
             let report = flow.report(captureEnd: captureEnd, threshold: configuration.closeWaitThreshold)
             tally.add(report)
             if configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }

@@ -16,6 +16,29 @@ public enum JSONReport {
         return json.text
     }
 
+    /// NDJSON: one line per flow (`{"type":"flow","flow":{...}}`, the flow as in `flows`),
+    /// then one summary line (`{"type":"summary","schema":1,"source":...,"summary":...,"groups":[...]}`).
+    public static func renderNDJSON(_ result: AnalysisResult) -> String {
+        var out = ""
+        for report in result.flows {
+            let json = JSONWriter()
+            json.object {
+                json.field("type") { json.string("flow") }
+                json.field("flow") { flow(report, json) }
+            }
+            out += json.text + "\n"
+        }
+        let json = JSONWriter()
+        json.object {
+            json.field("type") { json.string("summary") }
+            json.field("schema") { json.number(1) }
+            json.field("source") { source(result.source, json) }
+            json.field("summary") { summary(result, json) }
+            json.field("groups") { json.array(result.groups) { group($0, json) } }
+        }
+        return out + json.text + "\n"
+    }
+
     static func source(_ source: SourceSummary, _ json: JSONWriter) {
         json.object {
             json.field("kind") { json.string(source.kind.rawValue) }

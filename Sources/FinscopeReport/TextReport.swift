@@ -5,9 +5,17 @@ import FinscopeWire
 /// connections closed, then what the capture held.
 public struct TextReport {
     public var showFlows = false
-    public init(showFlows: Bool = false) { self.showFlows = showFlows }
+    /// Only the findings (groups, diagnoses, filters); nothing at all when there are none.
+    public var quiet = false
+    public var style = TerminalStyle.plain
+    public init(showFlows: Bool = false, quiet: Bool = false, style: TerminalStyle = .plain) {
+        self.showFlows = showFlows
+        self.quiet = quiet
+        self.style = style
+    }
 
     public func render(_ result: AnalysisResult) -> String {
+        if quiet { return result.groups.isEmpty ? "" : findingsSection(result) }
         var out = ""
         let source = result.source
         var span = ""
@@ -25,7 +33,7 @@ public struct TextReport {
         return out
     }
 
-    func findingsSection(_ result: AnalysisResult) -> String {
+    public func findingsSection(_ result: AnalysisResult) -> String {
         let threshold = durationText(result.closeWaitThreshold)
         guard !result.groups.isEmpty else {
             return "No endpoint stayed in CLOSE_WAIT or left a FIN unacknowledged for \(threshold) or more.\n\n"
@@ -36,21 +44,50 @@ public struct TextReport {
             let groups = result.groups.filter { $0.kind == kind }
             guard !groups.isEmpty else { continue }
             let total = groups.reduce(0) { $0 + $1.flowIDs.count }
-            out += "\(heading(kind)) — \(grouped(total)) connection\(total == 1 ? "" : "s") (threshold \(threshold))\n"
-            for group in groups {
+            let title = "\(heading(kind)) — \(grouped(total)) connection\(total == 1 ? "" : "s") (threshold \(threshold))"
+            out += (kind == .closeWait ? style.red(title) : style.yellow(title)) + "\n"
+            for group in groups.prefix(Self.groupsShown) {
                 let count = group.flowIDs.count
                 let ports = group.flowIDs.compactMap { flowsByID[$0]?.address(of: group.role).port }
                 let portText = ports.count == 1 ? "port \(ports[0])"
                     : "ports \(ports.min()!)–\(ports.max()!)"
-                out += "  \(group.endpointIP) (\(group.role.rawValue), \(portText)) ↔ \(group.peer): "
+                out += "  " + style.bold("\(group.endpointIP) (\(group.role.rawValue), \(portText))") + " ↔ \(group.peer): "
                     + "\(grouped(count)) connection\(count == 1 ? "" : "s"), "
                     + "\(durationWord(kind)) median \(durationText(group.medianDuration)), max \(durationText(group.maxDuration))\n"
-                out += "    " + explanation(group, flowsByID: flowsByID) + "\n"
+                out += wrapped(Diagnosis.text(group, flows: flowsByID), indent: "    ", width: 100)
+                out += "    " + style.dim("Wireshark: ") + Diagnosis.wiresharkFilter(group, flows: flowsByID) + "\n"
+                out += "    " + style.dim("flows: ") + flowList(group.flowIDs) + "\n"
+                for line in Self.ownerLines(group, flowsByID: flowsByID) { out += "    " + line + "\n" }
+            }
+            if groups.count > Self.groupsShown {
+                let rest = groups.dropFirst(Self.groupsShown)
+                let connections = rest.reduce(0) { $0 + $1.flowIDs.count }
+                out += "  … \(grouped(rest.count)) more group\(rest.count == 1 ? "" : "s") (\(grouped(connections)) connection"
+                    + "\(connections == 1 ? "" : "s")); --json, --csv or --html list them all\n"
             }
             out += "\n"
         }
         return out
     }
+
+    /// "java (pid 4242) holds 46 sockets in CLOSE_WAIT to 10.0.0.5:8282", one line per
+    /// process, when the findings carry their owner (live capture, or `--proc`).
+    public static func ownerLines(_ group: FindingGroup, flowsByID: [Int: FlowReport]) -> [String] {
+        var counts: [OwningProcess: Int] = [:]
+        for id in group.flowIDs {
+            guard let process = flowsByID[id]?.findings.first(where: { $0.kind == group.kind && $0.endpoint == group.role })?.process
+            else { continue }
+            counts[process, default: 0] += 1
+        }
+        return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.pid < $1.key.pid }.map { process, count in
+            let name = process.command.split(separator: " ").first.map { String($0.split(separator: "/").last ?? $0) } ?? "?"
+            return "\(name) (pid \(process.pid)) holds \(grouped(count)) socket\(count == 1 ? "" : "s") in CLOSE_WAIT "
+                + "to \(group.peer): \(process.command)"
+        }
+    }
+
+    /// Groups printed per finding kind; the biggest come first.
+    static let groupsShown = 10
 
     func heading(_ kind: FindingKind) -> String {
         switch kind {
@@ -68,25 +105,24 @@ public struct TextReport {
         }
     }
 
-    func explanation(_ group: FindingGroup, flowsByID: [Int: FlowReport]) -> String {
-        let who = "\(group.endpointIP) (\(group.role.rawValue))"
-        let activities = Set(group.flowIDs.compactMap { id in
-            flowsByID[id]?.findings.first { $0.kind == group.kind && $0.endpoint == group.role }?.activity
-        })
-        switch group.kind {
-        case .closeWait:
-            var text = "\(who) acknowledged \(group.peer)'s FIN and never closed: the program using these sockets "
-                + "does not close connections its peer has closed"
-            text += group.role == .client
-                ? " (typically HTTP responses never released, or a pool that keeps dead connections)."
-                : " (a handler that never closes, or a leaked socket)."
-            if activities == [.data] { text += " It kept sending data: a half-close in use, or a program still writing." }
-            return text
-        case .slowClose:
-            return "\(who) sat in CLOSE_WAIT before closing: a leak released late (a timeout, garbage collection or process exit)."
-        case .finUnacked:
-            return "\(who) sent a FIN that \(group.peer) never acknowledged: the peer is gone, or the capture missed its traffic."
+    /// "#1, #3, #7 … (+40 more; --ladder 1 draws the first)".
+    func flowList(_ ids: [Int]) -> String {
+        let shown = ids.prefix(8).map { "#\($0)" }.joined(separator: ", ")
+        let more = ids.count > 8 ? " … (+\(ids.count - 8) more)" : ""
+        return shown + more + (ids.isEmpty ? "" : "  (--ladder \(ids[0]) draws the first)")
+    }
+
+    /// Word-wraps `text` at `width` columns, each line indented.
+    func wrapped(_ text: String, indent: String, width: Int) -> String {
+        var out = "", line = indent
+        for word in text.split(separator: " ") {
+            if line.count > indent.count, line.count + 1 + word.count > width {
+                out += line + "\n"
+                line = indent
+            }
+            line += (line.count > indent.count ? " " : "") + word
         }
+        return out + line + "\n"
     }
 
     func closeSection(_ result: AnalysisResult) -> String {

@@ -47,6 +47,7 @@ public enum FrameDecoder {
     }
 
     /// Walks stacked VLAN tags, then dispatches on the EtherType.
+    @inline(__always)  // the per-frame path: one function, no copies of the outcome between levels
     static func decodeEtherType(_ first: UInt16, _ frame: UnsafeRawBufferPointer, offset start: Int, wire: Int) -> DecodeOutcome {
         var etherType = first
         var offset = start
@@ -76,9 +77,12 @@ public enum FrameDecoder {
         }
     }
 
+    @inline(__always)
     static func decodeIPv4(_ packet: UnsafeRawBufferPointer, wire: Int) -> DecodeOutcome {
         if let problem = IPv4HeaderView.check(packet) {
-            return .skipped(problem == .truncated ? .truncated : .malformed)
+            // An IHL reaching past the frame's wire length is a contradiction, not a short snapshot.
+            let beyondWire = packet.count >= 1 && Int(packet.u8(0) & 0x0f) * 4 > wire
+            return .skipped(problem == .truncated && !beyondWire ? .truncated : .malformed)
         }
         let ip = IPv4HeaderView(checked: packet)
         let headerLength = ip.headerLength
@@ -110,6 +114,10 @@ public enum FrameDecoder {
                 return decodeTCP(packet.tail(from: offset), ipPayloadLength: remaining,
                                  source: ip.source, destination: ip.destination)
             case 0, 43, 60:  // hop-by-hop, routing, destination options
+                // Hop-by-hop is valid only right after the fixed header (RFC 8200 §4.1); a
+                // stack drops the packet otherwise, so decoding it would let a sender insert
+                // segments the endpoint never saw.
+                if next == 0, offset != IPv6HeaderView.length { return .skipped(.malformed) }
                 guard packet.count >= offset + 2 else { return .skipped(.truncated) }
                 let length = (Int(packet.u8(offset + 1)) + 1) * 8
                 guard length <= remaining else { return .skipped(.malformed) }
@@ -136,6 +144,7 @@ public enum FrameDecoder {
         return .skipped(.malformed)
     }
 
+    @inline(__always)
     static func decodeTCP(_ bytes: UnsafeRawBufferPointer, ipPayloadLength: Int,
                           source: IPAddress, destination: IPAddress) -> DecodeOutcome {
         guard ipPayloadLength >= TCPHeaderView.minimumLength else { return .skipped(.malformed) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FinscopeCapture
 import FinscopeFlows
+import FinscopeHost
 import FinscopeReport
 
 struct Analyze: ParsableCommand {
@@ -14,6 +15,14 @@ struct Analyze: ParsableCommand {
               finscope analyze --close-wait-threshold 30 --filter 'tcp port 8282' server.pcapng
               finscope analyze --json rotated-*.pcap > report.json
               finscope analyze --flows captures/client-first.pcap
+              finscope analyze --ladder all-findings server.pcap
+              finscope analyze --ladder 10.0.0.5:40112 server.pcap
+              finscope analyze --export leaked.pcap --html report.html server.pcap
+              finscope analyze --ndjson server.pcap      # one JSON line per connection
+              finscope analyze --csv server.pcap > flows.csv
+
+            Colours only when stdout is a terminal and NO_COLOR is unset; a progress line on
+            stderr (a terminal only) for captures that take more than a second.
             """
     )
 
@@ -29,35 +38,74 @@ struct Analyze: ParsableCommand {
     @Option(name: .long, help: "A BPF filter expression (pcap-filter(7)), e.g. 'tcp port 8282'.")
     var filter: String?
 
+    @Flag(name: .long, help: "Name the processes holding stuck sockets from this host's /proc (for a capture taken here, while the sockets are still stuck).")
+    var proc = false
+
     @Flag(name: .long, help: "List every connection with its close kind and both endpoints' state paths.")
     var flows = false
 
     @Option(name: .long, help: "The most connections tracked at once; beyond it the least recently active are reported early and dropped.")
-    var maxFlows: Int = 2_000_000
+    var maxFlows: Int = 500_000  // ~610 bytes per tracked flow: about 350 MB at the cap (docs/hostile-input.md)
+
+    @Flag(name: .long, help: "Print one JSON object per connection as it finishes (the --json flow objects), then a summary object.")
+    var ndjson = false
+
+    @Flag(name: .long, help: "Print one CSV row per connection (id, addresses, roles, times, close, states, findings).")
+    var csv = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Draw a connection's closing exchange as a ladder diagram: a flow id, ADDR:PORT of either endpoint ([v6]:port), or all-findings.",
+        valueName: "flow"))
+    var ladder: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Write the packets of every connection with a finding to a new pcap file (for Wireshark).",
+                                            valueName: "file.pcap"))
+    var export: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "With --export: the connections to write, by close kind (client-first, reset, half-closed, ...) or finding kind (close-wait, slow-close, fin-unacked), or all. Repeatable.",
+        valueName: "kind"))
+    var exportFlows: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Write a self-contained HTML report (timeline, groups, ladders).", valueName: "file.html"))
+    var html: String?
+
+    @Flag(name: .long, help: "Print only the findings (nothing when there are none); no progress line.")
+    var quiet = false
 
     func validate() throws {
-        guard closeWaitThreshold >= 0, closeWaitThreshold.isFinite else {
-            throw ValidationError("--close-wait-threshold must be a number of seconds, 0 or more")
+        // At most a century: seconds × 10^9 must fit the 64-bit nanosecond clock.
+        guard closeWaitThreshold >= 0, closeWaitThreshold <= 3_155_760_000 else {
+            throw ValidationError("--close-wait-threshold must be a number of seconds from 0 to 3155760000 (a century)")
         }
         guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1") }
+        try validateOutputs()
     }
 
     func run() throws {
-        // Without --json or --flows only flows with findings need their reports kept.
+        // Only flows with findings need their reports kept, unless an output lists every flow.
         let options = AnalysisOptions(closeWaitThreshold: Nanoseconds((closeWaitThreshold * 1e9).rounded()),
-                                      filter: filter, retainAllFlows: json || flows, maxFlows: maxFlows)
-        let result: AnalysisResult
+                                      filter: filter, retainAllFlows: json || flows || needsEveryFlow, maxFlows: maxFlows)
+        let progress = quiet ? nil : ProgressLine(name: files.count == 1 ? files[0] : "\(files.count) files")
+        var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
+        if ndjson, !proc { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
+        var result: AnalysisResult
         do {
-            result = try OfflineAnalysis.analyze(paths: files, options: options)
+            result = try OfflineAnalysis.analyze(paths: files, options: options, hooks: hooks)
         } catch let error as CaptureError {
+            progress?.clear()
             printError("finscope: error: \(error)")
             throw ExitCode(2)
         }
+        progress?.clear()
+        if proc { ProcessAttribution.annotateFromProc(&result) }
         for warning in result.source.warnings { printError("finscope: warning: \(warning)") }
         if json {
             print(JSONReport.render(result))
+        } else if try writeOtherOutputs(result) {
+            return
         } else {
-            print(TextReport(showFlows: flows).render(result), terminator: "")
+            writeOut(TextReport(showFlows: flows, quiet: quiet, style: TerminalStyle(enabled: stdoutWantsColor())).render(result))
         }
     }
 }

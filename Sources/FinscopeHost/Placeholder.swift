@@ -1,1 +1,0 @@
-// Process attribution lives here (issue 4).

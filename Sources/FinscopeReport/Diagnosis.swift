@@ -1,0 +1,176 @@
+import FinscopeFlows
+import FinscopeWire
+
+/// One plain sentence (or three) per group of findings: who is at fault, what the program
+/// there does wrong, and what the timings say about the mechanism.
+public enum Diagnosis {
+    /// The diagnosis of `group`; `flows` holds (at least) the group's flows by id.
+    public static func text(_ group: FindingGroup, flows: [Int: FlowReport]) -> String {
+        let members = group.flowIDs.compactMap { flows[$0] }
+        let findings = members.compactMap { flow in
+            flow.findings.first { $0.kind == group.kind && $0.endpoint == group.role }
+        }
+        let count = group.flowIDs.count
+        let who = "\(group.endpointIP) (\(group.role.rawValue), \(grouped(count)) connection\(count == 1 ? "" : "s")"
+            + "\(portsText(group, members))"
+        let spread = "median \(durationText(group.medianDuration)), max \(durationText(group.maxDuration))"
+        let peerRole = group.role.peer.rawValue
+        var sentences: [String] = []
+        switch group.kind {
+        case .closeWait:
+            let typical = group.role == .client
+                ? "typically HTTP responses never released or a pool that keeps dead connections"
+                : "typically a request handler that does not close its socket when the client hangs up"
+            sentences.append("\(who) acknowledged \(group.peer)'s FIN and never closed (\(spread) in CLOSE_WAIT "
+                + "when the capture ended): the program using these sockets does not close connections its "
+                + "peer has closed — \(typical).")
+            if let idle = idleSentence(members, peer: group.role.peer) { sentences.append(idle) }
+            sentences += activitySentence(findings, role: group.role)
+        case .slowClose:
+            let endings = endingsText(findings)
+            var sentence = "\(who) sat in CLOSE_WAIT after \(group.peer)'s FIN for \(spread) before \(endings): "
+                + "a leak released late"
+            if findings.count >= 2, let typical = similar(findings.map(\.duration)) {
+                sentence += " — each after ~\(approximateText(typical)), which points to a timer (a pool's idle "
+                    + "eviction, a read timeout) rather than garbage collection or a process exit."
+            } else {
+                sentence += " — a timeout, garbage collection, a finalizer or a process exit closed the sockets."
+            }
+            sentences.append(sentence)
+            if let idle = idleSentence(members, peer: group.role.peer) { sentences.append(idle) }
+        case .finUnacked:
+            sentences.append("\(who) sent a FIN that \(group.peer) never acknowledged (\(spread) until the capture ended).")
+            let answered = findings.filter { $0.activity != .silent }.count
+            if answered == 0 {
+                sentences.append("The \(peerRole) sent nothing afterwards: it is gone (crashed, unplugged, its state "
+                    + "dropped by a firewall), or the capture sees only one direction.")
+            } else {
+                let share = answered == findings.count ? "The \(peerRole)" : "In \(answered) of them the \(peerRole)"
+                sentences.append("\(share) kept sending without acknowledging the FIN, so it never received it: "
+                    + "something between them drops it (a firewall or NAT that lost the connection), or the capture "
+                    + "missed traffic.")
+            }
+        }
+        return sentences.joined(separator: " ")
+    }
+
+    /// ", ephemeral ports 40112–60871", ", port 40001".
+    static func portsText(_ group: FindingGroup, _ members: [FlowReport]) -> String {
+        let ports = members.map { $0.address(of: group.role).port }
+        guard let low = ports.min(), let high = ports.max() else { return ")" }
+        let ephemeral = group.role == .client && low >= 1024 ? "ephemeral " : ""
+        if low == high { return ", port \(low))" }
+        return ", \(ephemeral)ports \(low)–\(high))"
+    }
+
+    /// What the idle time before the peer's FIN says: a keep-alive timeout, or a close
+    /// right after each response.
+    static func idleSentence(_ members: [FlowReport], peer: Role) -> String? {
+        let idles = members.compactMap { $0.endpoint(peer).idleBeforeFin }
+        guard !idles.isEmpty else { return nil }
+        let who = "The \(peer.rawValue)"
+        let second: Nanoseconds = 1_000_000_000
+        if idles.count == 1 {
+            let idle = idles[0]
+            return idle < second
+                ? "\(who) closed it right after the last data (\(durationText(idle)) later)."
+                : "\(who) closed it after \(durationText(idle)) without data: an idle timeout."
+        }
+        if let typical = similar(idles) {
+            if typical < second {
+                return "\(who) closes each connection right after the last data (within \(durationText(max(typical, idles.max()!)))): "
+                    + "it closes after every response (Connection: close, or a request limit), so each request leaves one socket behind."
+            }
+            return "\(who) closes idle connections after ~\(approximateText(typical)): a keep-alive timeout."
+        }
+        let sorted = idles.sorted()
+        return "\(who) closed them after \(durationText(sorted.first!)) to \(durationText(sorted.last!)) without data "
+            + "(median \(durationText(median(sorted))))."
+    }
+
+    static func activitySentence(_ findings: [Finding], role: Role) -> [String] {
+        let data = findings.filter { $0.activity == .data }.count
+        let ackOnly = findings.filter { $0.activity == .ackOnly }.count
+        var out: [String] = []
+        if data > 0 {
+            let share = data == findings.count ? "It" : "In \(data) of them it"
+            out.append("\(share) kept sending data after the FIN: a half-close the protocol uses, or a program still "
+                + "writing — check that before calling it a leak.")
+        }
+        if ackOnly > 0 {
+            let share = ackOnly == findings.count ? "Its" : "In \(ackOnly) of them its"
+            out.append("\(share) kernel still sent ACKs or keep-alive probes: the sockets are open in a live process.")
+        }
+        return out
+    }
+
+    static func endingsText(_ findings: [Finding]) -> String {
+        let fin = findings.filter { $0.endedBy == .fin }.count
+        let reset = findings.filter { $0.endedBy == .reset }.count
+        let peerReset = findings.filter { $0.endedBy == .peerReset }.count
+        let parts = [(fin, "its own FIN"), (reset, "its own reset"), (peerReset, "a reset from its peer")]
+            .filter { $0.0 > 0 }
+        if parts.count == 1 {
+            switch parts[0].1 {
+            case "its own FIN": return "closing"
+            case "its own reset": return "resetting"
+            default: return "the peer reset"
+            }
+        }
+        return "the state ended (" + parts.map { "\($0.0) by \($0.1)" }.joined(separator: ", ") + ")"
+    }
+
+    /// The typical value when at least 80 % of `values` lie within 10 % (at least 0.5 s)
+    /// of their median; nil when they are spread out.
+    static func similar(_ values: [Nanoseconds]) -> Nanoseconds? {
+        guard values.count >= 2 else { return values.first }
+        let mid = median(values.sorted())
+        let tolerance = max(500_000_000, mid / 10)
+        let close = values.filter { abs($0 - mid) <= tolerance }.count
+        return close * 5 >= values.count * 4 ? mid : nil
+    }
+
+    static func median(_ sorted: [Nanoseconds]) -> Nanoseconds {
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    }
+
+    /// A round figure for "~60 s": whole seconds from 10 s to 2 min.
+    static func approximateText(_ value: Nanoseconds) -> String {
+        if value >= 10_000_000_000, value < 120_000_000_000 { return "\((value + 500_000_000) / 1_000_000_000) s" }
+        return durationText(value)
+    }
+
+    /// A Wireshark display filter for the group's connections.
+    public static func wiresharkFilter(_ group: FindingGroup, flows: [Int: FlowReport]) -> String {
+        let field = group.endpointIP.isIPv6 ? "ipv6.addr" : "ip.addr"
+        var parts = ["\(field)==\(group.endpointIP)"]
+        if group.peer.ip != group.endpointIP {
+            parts.append("\(group.peer.ip.isIPv6 ? "ipv6.addr" : "ip.addr")==\(group.peer.ip)")
+        }
+        parts.append("tcp.port==\(group.peer.port)")
+        let ports = Set(group.flowIDs.compactMap { flows[$0]?.address(of: group.role).port }).sorted()
+        if ports.count == 1 {
+            if ports[0] != group.peer.port { parts.append("tcp.port==\(ports[0])") }
+        } else if ports.count <= 20 {
+            parts.append("tcp.port in {" + ports.map(String.init).joined(separator: " ") + "}")
+        } else if let low = ports.first, let high = ports.last {
+            parts.append("tcp.port in {\(low)..\(high)}")
+        }
+        return parts.joined(separator: " && ")
+    }
+}
+
+/// ANSI colours, on only for a terminal (see `TerminalStyle.detect`).
+public struct TerminalStyle: Sendable {
+    public var enabled: Bool
+    public init(enabled: Bool) { self.enabled = enabled }
+    public static let plain = TerminalStyle(enabled: false)
+
+    func wrap(_ text: String, _ code: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    public func bold(_ text: String) -> String { wrap(text, "1") }
+    public func red(_ text: String) -> String { wrap(text, "1;31") }
+    public func yellow(_ text: String) -> String { wrap(text, "33") }
+    public func cyan(_ text: String) -> String { wrap(text, "36") }
+    public func dim(_ text: String) -> String { wrap(text, "2") }
+}

@@ -1,0 +1,77 @@
+import FinscopeFlows
+import FinscopeWire
+
+/// `--ndjson`: one JSON object per line, each standing alone (for log shippers). A flow,
+/// as it finishes, is `{"type":"flow","flow":{...}}` where the inner object is exactly a
+/// SPEC §6 flow object (an element of `flows` in `--json`); the last line is
+/// `{"type":"summary","schema":1,"source":...,"summary":...,"groups":[...]}`, the `--json`
+/// document without `flows`. The same lines as `finscope live --ndjson`
+/// (`JSONReport.renderNDJSON`).
+public enum NDJSONReport {
+    /// One flow, as one line (with its newline).
+    public static func flowLine(_ flow: FlowReport) -> String {
+        let json = JSONWriter()
+        json.object {
+            json.field("type") { json.string("flow") }
+            json.field("flow") { JSONReport.flow(flow, json) }
+        }
+        return json.text + "\n"
+    }
+
+    /// The closing summary line (with its newline).
+    public static func summaryLine(_ result: AnalysisResult) -> String {
+        let json = JSONWriter()
+        json.object {
+            json.field("type") { json.string("summary") }
+            json.field("schema") { json.number(1) }
+            json.field("source") { JSONReport.source(result.source, json) }
+            json.field("summary") { JSONReport.summary(result, json) }
+            json.field("groups") { json.array(result.groups) { JSONReport.group($0, json) } }
+        }
+        return json.text + "\n"
+    }
+}
+
+/// `--csv`: one row per flow, RFC 4180 (comma-separated, CRLF-free, fields with a comma or
+/// quote quoted), a header row first. Times as in the JSON: seconds since the epoch with
+/// microseconds.
+public enum CSVReport {
+    public static let columns = [
+        "id", "client_ip", "client_port", "server_ip", "server_port", "roles", "first_seen", "last_seen",
+        "close", "three_way", "reset_by", "client_state", "server_state", "findings", "finding_endpoints",
+        "max_finding_seconds",
+    ]
+
+    public static var header: String { columns.joined(separator: ",") + "\n" }
+
+    public static func row(_ flow: FlowReport) -> String {
+        let fields: [String] = [
+            String(flow.id),
+            flow.client.ip.description, String(flow.client.port),
+            flow.server.ip.description, String(flow.server.port),
+            flow.roles.rawValue,
+            secondsText(flow.firstSeen), secondsText(flow.lastSeen),
+            flow.close.rawValue,
+            flow.threeWay ? "true" : "false",
+            flow.resetBy?.rawValue ?? "",
+            flow.clientEndpoint.state?.rawValue ?? "",
+            flow.serverEndpoint.state?.rawValue ?? "",
+            flow.findings.map(\.kind.rawValue).joined(separator: ";"),
+            flow.findings.map(\.endpoint.rawValue).joined(separator: ";"),
+            flow.findings.map(\.duration).max().map(secondsText) ?? "",
+        ]
+        return fields.map(quoted).joined(separator: ",") + "\n"
+    }
+
+    public static func render(_ result: AnalysisResult) -> String {
+        header + result.flows.map(row).joined()
+    }
+
+    /// A field as RFC 4180 wants it: quoted when it holds a comma, quote or line break.
+    public static func quoted(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        var out = "\""
+        for character in field { out += character == "\"" ? "\"\"" : String(character) }
+        return out + "\""
+    }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import FinscopeCapture
+import FinscopeFlows
+import FinscopeReport
+import FinscopeWire
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `analyze`'s outputs besides the text and JSON reports: NDJSON, CSV, ladders, the pcap
+/// export and the HTML page.
+extension Analyze {
+    func validateOutputs() throws {
+        let modes = [json, ndjson, csv, !ladder.isEmpty].filter { $0 }.count
+        guard modes <= 1 else { throw ValidationError("choose one of --json, --ndjson, --csv and --ladder") }
+        if !exportFlows.isEmpty, export == nil { throw ValidationError("--export-flows needs --export FILE.pcap") }
+        let kinds = Set(CloseKind.allCases.map(\.rawValue) + FindingKind.allCases.map(\.rawValue) + ["all"])
+        for kind in exportFlows where !kinds.contains(kind) {
+            throw ValidationError("--export-flows \(kind): not a close kind or finding kind (one of \(kinds.sorted().joined(separator: ", ")))")
+        }
+        for target in ladder where target != "all-findings" && Int(target) == nil && LadderTarget.address(target) == nil {
+            throw ValidationError("--ladder \(target): give a flow id (see --flows), ADDR:PORT ([v6]:port) or all-findings")
+        }
+    }
+
+    /// Outputs that need every flow's report, not only those with findings.
+    var needsEveryFlow: Bool {
+        csv || html != nil || (ndjson && proc) || ladder.contains { $0 != "all-findings" }
+            || exportFlows.contains { FindingKind(rawValue: $0) == nil }
+    }
+
+    /// Writes the files asked for, then the stdout output other than text and JSON; true
+    /// when stdout got its output here.
+    func writeOtherOutputs(_ result: AnalysisResult) throws -> Bool {
+        if let export { try exportPackets(result, to: export) }
+        if let html { try writeHTML(result, to: html) }
+        if ndjson {
+            // With --proc the flows wait for the process names, so they come out at the end.
+            if proc { for flow in result.flows { writeOut(NDJSONReport.flowLine(flow)) } }
+            writeOut(NDJSONReport.summaryLine(result))
+        } else if csv {
+            writeOut(CSVReport.render(result))
+        } else if !ladder.isEmpty {
+            try drawLadders(result, style: TerminalStyle(enabled: stdoutWantsColor()))
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// The flows `--ladder` names, with a note when an address matched several.
+    func ladderFlows(_ result: AnalysisResult) -> [(flow: FlowReport, title: String)] {
+        let byID = Dictionary(result.flows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var chosen: [(flow: FlowReport, title: String)] = []
+        for target in ladder {
+            if target == "all-findings" {
+                for group in result.groups {
+                    guard let first = group.flowIDs.first, let flow = byID[first] else { continue }
+                    let count = group.flowIDs.count
+                    chosen.append((flow, "\(group.kind.rawValue): \(group.endpointIP) (\(group.role.rawValue)) ↔ \(group.peer), "
+                        + "\(count) connection\(count == 1 ? "" : "s"); the first:"))
+                }
+            } else if let id = Int(target) {
+                if let flow = byID[id] { chosen.append((flow, "")) } else { printError("finscope: --ladder \(id): no such flow") }
+            } else if let address = LadderTarget.address(target) {
+                let matches = result.flows.filter { $0.client == address || $0.server == address }
+                guard let pick = matches.first(where: { !$0.findings.isEmpty }) ?? matches.first else {
+                    printError("finscope: --ladder \(target): no connection has that endpoint")
+                    continue
+                }
+                if matches.count > 1 {
+                    printError("finscope: \(matches.count) connections have endpoint \(target); drawing #\(pick.id)"
+                        + "\(pick.findings.isEmpty ? "" : " (the first with a finding)"); --ladder ID draws another")
+                }
+                chosen.append((pick, ""))
+            }
+        }
+        return chosen
+    }
+
+    /// One ladder per chosen flow, from a second pass over the capture.
+    func ladderTexts(_ result: AnalysisResult, chosen: [(flow: FlowReport, title: String)],
+                     style: TerminalStyle) throws -> [String] {
+        guard !chosen.isEmpty else { return [] }
+        let packets = try FlowPackets.segments(paths: files, filter: filter, flows: chosen.map(\.flow))
+        return chosen.map { flow, title in
+            let segments = (packets[flow.id] ?? []).map { LadderSegment(time: $0.time, segment: $0.segment) }
+            let text = Ladder.render(Ladder.model(flow, segments: segments), captureEnd: result.source.end, style: style)
+            return title.isEmpty ? text : style.bold(title) + "\n" + text
+        }
+    }
+
+    func drawLadders(_ result: AnalysisResult, style: TerminalStyle) throws {
+        let chosen = ladderFlows(result)
+        if chosen.isEmpty, ladder.contains("all-findings") {
+            writeOut("No findings: nothing to draw (--ladder ID draws any connection; --flows lists them).\n")
+        }
+        do {
+            writeOut(try ladderTexts(result, chosen: chosen, style: style).joined(separator: "\n"))
+        } catch let error as CaptureError {
+            printError("finscope: error: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    func exportPackets(_ result: AnalysisResult, to path: String) throws {
+        let kinds = Set(exportFlows)
+        let selected = result.flows.filter { flow in
+            if kinds.isEmpty { return !flow.findings.isEmpty }
+            return kinds.contains("all") || kinds.contains(flow.close.rawValue)
+                || flow.findings.contains { kinds.contains($0.kind.rawValue) }
+        }
+        do {
+            let summary = try FlowPackets.export(paths: files, filter: filter, flows: selected, to: path)
+            if summary.otherLinkType > 0 {
+                printError("finscope: warning: \(summary.otherLinkType) packets of other link types left out of \(path)")
+            }
+            if !quiet {
+                printError("finscope: wrote \(grouped(summary.packets)) packets of \(grouped(selected.count)) connection"
+                    + "\(selected.count == 1 ? "" : "s") to \(path)")
+            }
+        } catch let error as CaptureError {
+            printError("finscope: error: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    func writeHTML(_ result: AnalysisResult, to path: String) throws {
+        let byID = Dictionary(result.flows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let firsts: [(flow: FlowReport, title: String)] = result.groups.prefix(12).compactMap { group in
+            guard let first = group.flowIDs.first, let flow = byID[first] else { return nil }
+            let count = group.flowIDs.count
+            return (flow, "\(group.kind.rawValue): \(group.endpointIP) (\(group.role.rawValue)) ↔ \(group.peer), "
+                + "flow #\(flow.id), the first of \(count) connection\(count == 1 ? "" : "s")")
+        }
+        let texts = (try? ladderTexts(result, chosen: firsts.map { ($0.flow, "") }, style: .plain)) ?? []
+        let blocks = zip(firsts, texts).map { HTMLReport.LadderBlock(title: $0.title, text: $1) }
+        guard let file = fopen(path, "w") else {
+            printError("finscope: error: cannot write \(path): \(String(cString: strerror(errno)))")
+            throw ExitCode(2)
+        }
+        fputs(HTMLReport.render(result, ladders: blocks), file)
+        fclose(file)
+        if !quiet { printError("finscope: wrote \(path)") }
+    }
+}

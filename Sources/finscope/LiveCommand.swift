@@ -1,0 +1,293 @@
+import ArgumentParser
+import FinscopeCapture
+import FinscopeFlows
+import FinscopeHost
+import FinscopeReport
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Live: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Capture on an interface and name the endpoints stuck in CLOSE_WAIT, with the process holding them.",
+        discussion: """
+            Reports the endpoints stuck in CLOSE_WAIT every --report-every seconds while it runs, \
+            and a full report at the stop (Ctrl-C, SIGTERM or the end of --duration). When a stuck \
+            endpoint is on this host, its socket is looked up in /proc and the process holding it \
+            is named (--no-proc turns that off).
+
+            Needs capture permission: run it with sudo (it drops root to the invoking user once \
+            the capture is open, or to --user), or give the binary the capabilities once:
+              sudo setcap cap_net_raw,cap_net_admin+eip "$(command -v finscope)"
+
+            Examples:
+              sudo finscope live -i eth0
+              sudo finscope live -i any --filter 'tcp port 8282' --report-every 30
+              sudo finscope live -i lo --duration 60 --json > report.json
+              sudo finscope live -i eth0 --write leak.pcap     # also save the packets
+            """
+    )
+
+    @Option(name: [.short, .long], help: "The interface to capture on (see finscope interfaces).")
+    var interface: String
+
+    @Option(name: .long, help: "A BPF filter expression (pcap-filter(7)).")
+    var filter: String = "tcp"
+
+    @Option(name: .long, help: "Stop after this many seconds (default: run until Ctrl-C or SIGTERM).")
+    var duration: Double?
+
+    @Option(name: .long, help: "Seconds between the reports printed while capturing (0: none).")
+    var reportEvery: Double = 10
+
+    @Option(name: .long, help: "Seconds in CLOSE_WAIT (or with a FIN unacknowledged) that make a finding.")
+    var closeWaitThreshold: Double = 5
+
+    @Flag(name: .long, help: "Print the final report as the SPEC's JSON (schema 1); reports while running go to stderr.")
+    var json = false
+
+    @Flag(name: .long, help: "Print the final report as NDJSON: one line per flow, then a summary line.")
+    var ndjson = false
+
+    @Option(name: .long, help: "Also save the captured packets to this pcap file.")
+    var write: String?
+
+    @Flag(name: .customLong("no-proc"), help: "Do not look up the processes holding stuck sockets in /proc.")
+    var noProc = false
+
+    @Option(name: .long, help: "Drop root to this user once the capture is open (default: the sudo user).")
+    var user: String?
+
+    @Option(name: .long, help: "Seconds after which a connection with no packets is reported and forgotten.")
+    var idleTimeout: Double = 300
+
+    @Option(name: .long, help: "The most connections tracked at once; beyond it the least recently active are dropped.")
+    var maxFlows: Int = 1_000_000
+
+    func validate() throws {
+        guard !(json && ndjson) else { throw ValidationError("--json and --ndjson are exclusive") }
+        guard closeWaitThreshold >= 0, closeWaitThreshold.isFinite else {
+            throw ValidationError("--close-wait-threshold must be a number of seconds, 0 or more")
+        }
+        guard reportEvery >= 0, reportEvery.isFinite else { throw ValidationError("--report-every must be 0 or more seconds") }
+        guard idleTimeout > 0, idleTimeout.isFinite else { throw ValidationError("--idle-timeout must be more than 0 seconds") }
+        if let duration { guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be more than 0 seconds") } }
+        guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1") }
+    }
+
+    func run() throws {
+        let target: PrivilegeDrop.Target?
+        do {
+            target = try PrivilegeDrop.target(user: user)
+        } catch {
+            printError("finscope: error: \(error)")
+            throw ExitCode(2)
+        }
+
+        let capture: LiveCapture
+        do {
+            capture = try LiveCapture(options: LiveCapture.Options(interface: interface, filter: filter))
+        } catch {
+            printError("finscope: error: \(error)")
+            throw ExitCode(2)
+        }
+        for warning in capture.warnings { printError("finscope: warning: \(warning)") }
+
+        // Attribution: in this process, unless root is dropped; then a helper that keeps root.
+        var attribution: Attribution = noProc ? .off : .inProcess
+        if let target, !noProc {
+            do {
+                attribution = .helper(try AttributionHelper(executable: Self.executablePath()))
+            } catch {
+                printError("finscope: warning: cannot start the /proc helper (\(error)); "
+                    + "processes of users other than \(target.name) will not be named")
+            }
+        }
+        if let target {
+            do {
+                try PrivilegeDrop.drop(to: target)
+            } catch {
+                printError("finscope: error: \(error)")
+                throw ExitCode(2)
+            }
+        }
+        if let write {
+            do {
+                try capture.write(to: write)
+            } catch {
+                printError("finscope: error: \(error)")
+                throw ExitCode(2)
+            }
+        }
+
+        // Signals only ask the capture loop to stop; a second one exits at once.
+        var sources: [DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if capture.stop() > 1 { _exit(128 + number) }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let threshold = Nanoseconds((closeWaitThreshold * 1e9).rounded())
+        let options = AnalysisOptions(closeWaitThreshold: threshold, filter: filter, retainAllFlows: false,
+                                      maxFlows: maxFlows, idleTimeout: Nanoseconds((idleTimeout * 1e9).rounded()))
+        let pipeline = Pipeline(source: SourceSummary(kind: .live, name: interface),
+                                configuration: options.trackerConfiguration)
+        let start = LiveCapture.now()
+        pipeline.noteUnmatched(time: start)
+        let deadline = duration.map { start + Nanoseconds(($0 * 1e9).rounded()) }
+        let interval = reportEvery > 0 ? Nanoseconds((reportEvery * 1e9).rounded()) : nil
+        var banner = "finscope: capturing on \(interface) (filter '\(filter)')"
+        if let target { banner += ", running as \(target.name)" }
+        if let duration { banner += " for \(durationText(Nanoseconds(duration * 1e9)))" }
+        printError(banner + "; Ctrl-C to stop")
+
+        let toStderr = json || ndjson
+        let stop = capture.run(into: pipeline, deadline: deadline, interval: interval) { now in
+            pipeline.tracker.expire(now: now)
+            updateCounters(pipeline, capture)
+            let text = progressReport(pipeline, now: now, attribution: attribution)
+            if toStderr { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: ""); fflush(nil) }
+        }
+        for source in sources { source.cancel() }
+
+        updateCounters(pipeline, capture)
+        pipeline.noteUnmatched(time: stop)
+        var result = pipeline.result(end: stop)
+        let unreadable = attribution.annotate(&result)
+        if case .helper(let helper) = attribution { helper.stop() }
+        if let error = capture.readError {
+            result.source.warnings.append("capture stopped on an error: \(error)")
+        }
+        for warning in result.source.warnings { printError("finscope: warning: \(warning)") }
+        if !unreadable.isEmpty { printError("finscope: note: " + unreadableNote(unreadable)) }
+        if json {
+            print(JSONReport.render(result))
+        } else if ndjson {
+            print(JSONReport.renderNDJSON(result), terminator: "")
+        } else {
+            print(TextReport().render(result), terminator: "")
+        }
+        if capture.readError != nil { throw ExitCode(1) }
+    }
+
+    /// The report printed every --report-every seconds: counters, then the endpoints stuck
+    /// in CLOSE_WAIT past the threshold now, grouped as in the final report.
+    func progressReport(_ pipeline: Pipeline, now: Nanoseconds, attribution: Attribution) -> String {
+        var result = pipeline.result(end: now)
+        result.flows = result.flows.compactMap { flow in
+            var flow = flow
+            flow.findings = flow.findings.filter { $0.kind == .closeWait }
+            return flow.findings.isEmpty ? nil : flow
+        }
+        _ = attribution.annotate(&result)
+        let stuck = AnalysisResult(source: result.source, closeWaitThreshold: result.closeWaitThreshold,
+                                   flows: result.flows, tally: result.tally)
+        let source = stuck.source
+        var out = "-- \(utcText(now)): \(grouped(source.packets)) packets, \(grouped(source.tcpSegments)) TCP segments, "
+            + "\(grouped(pipeline.tracker.trackedFlows)) connections tracked, dropped \(grouped(source.dropped ?? 0)) "
+            + "by libpcap and \(grouped(source.interfaceDropped ?? 0)) by the interface\n"
+        if stuck.groups.isEmpty {
+            out += "No endpoint in CLOSE_WAIT for \(durationText(stuck.closeWaitThreshold)) or more.\n\n"
+        } else {
+            out += TextReport().findingsSection(stuck)
+        }
+        return out
+    }
+
+    func updateCounters(_ pipeline: Pipeline, _ capture: LiveCapture) {
+        if let stats = capture.statistics() {
+            pipeline.source.dropped = stats.dropped
+            pipeline.source.interfaceDropped = stats.interfaceDropped
+        } else {
+            pipeline.source.dropped = pipeline.source.dropped ?? 0
+            pipeline.source.interfaceDropped = pipeline.source.interfaceDropped ?? 0
+        }
+    }
+
+    func unreadableNote(_ unreadable: [UInt32: Int]) -> String {
+        let parts = unreadable.sorted { $0.key < $1.key }.map { uid, count in
+            let name = getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(uid)"
+            return "\(grouped(count)) held by \(name)"
+        }
+        return "stuck sockets whose process could not be read (" + parts.joined(separator: ", ")
+            + "): reading another user's /proc/PID/fd needs root; run without --user, or as that user"
+    }
+
+    static func executablePath() throws -> String {
+        try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    }
+}
+
+/// Where the owners of stuck sockets come from.
+enum Attribution {
+    case off
+    case inProcess
+    case helper(AttributionHelper)
+
+    /// Names the processes behind the close-wait findings of `result`; returns the stuck
+    /// sockets found whose holder could not be read, by uid.
+    func annotate(_ result: inout AnalysisResult) -> [UInt32: Int] {
+        switch self {
+        case .off:
+            return [:]
+        case .inProcess:
+            return ProcessAttribution.annotateFromProc(&result)
+        case .helper(let helper):
+            let local = LocalAddresses.current()
+            guard ProcessAttribution.wanted(result, local: local) else { return [:] }
+            let owners = helper.snapshot() ?? CloseWaitOwners.read()
+            return ProcessAttribution.annotate(&result, owners: owners, local: local)
+        }
+    }
+}
+
+/// Dropping root once the capture is open, as `tcpdump -Z` does.
+enum PrivilegeDrop {
+    struct Target {
+        var name: String
+        var uid: uid_t
+        var gid: gid_t
+        var knownUser: Bool
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The user to become: `--user NAME`, else the user who ran sudo; nil to stay as we are.
+    static func target(user: String?) throws -> Target? {
+        if let user {
+            guard geteuid() == 0 else {
+                throw Failure(description: "--user \(user) needs finscope to be started as root (with sudo)")
+            }
+            guard let entry = getpwnam(user) else { throw Failure(description: "no such user '\(user)' for --user") }
+            return Target(name: user, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid, knownUser: true)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        guard geteuid() == 0, let uidText = environment["SUDO_UID"], let uid = uid_t(uidText), uid != 0 else { return nil }
+        let entry = getpwuid(uid)
+        let gid = environment["SUDO_GID"].flatMap { gid_t($0) } ?? entry?.pointee.pw_gid ?? gid_t(uid)
+        let name = entry.map { String(cString: $0.pointee.pw_name) } ?? environment["SUDO_USER"] ?? "uid \(uid)"
+        return Target(name: name, uid: uid, gid: gid, knownUser: entry != nil)
+    }
+
+    /// Supplementary groups, then the group, then the user; then checks root cannot come back.
+    static func drop(to target: Target) throws {
+        let groupsSet = target.knownUser ? initgroups(target.name, target.gid) == 0 : false
+        if !groupsSet {
+            var only = [target.gid]
+            guard setgroups(1, &only) == 0 else { throw Failure(description: "cannot drop root: setgroups failed (errno \(errno))") }
+        }
+        guard setgid(target.gid) == 0 else { throw Failure(description: "cannot drop root: setgid(\(target.gid)) failed (errno \(errno))") }
+        guard setuid(target.uid) == 0 else { throw Failure(description: "cannot drop root: setuid(\(target.uid)) failed (errno \(errno))") }
+        guard setuid(0) != 0 else { throw Failure(description: "cannot drop root: root could be regained after setuid") }
+    }
+}
