@@ -48,10 +48,10 @@ extension FlowState {
                 // The peer's acknowledgement of our FIN and the transmission of its FIN that
                 // we received, both in the peer's sending order.
                 let peerAck = peer.ackedPeerFin?.index
-                if let received = side.receivedPeerFin {
-                    if let peerAck, peerAck < received.index {
+                if let received = side.receivedPeerFinIndex {
+                    if let peerAck, peerAck < received {
                         path += [.finWait2, .timeWait]
-                    } else if let peerAck, peerAck == received.index {
+                    } else if let peerAck, peerAck == received {
                         path.append(.timeWait)
                     } else {
                         path.append(.closing)

@@ -8,70 +8,160 @@ struct SegmentMark: Equatable {
 /// What the capture showed one endpoint do. Fixed-size facts only: the state path is
 /// derived from them when the flow is reported (`FlowState.report`), so the per-packet
 /// path never appends to a history.
+///
+/// Stored compactly (about 100 bytes): every flow holds two of these, and a busy capture
+/// holds hundreds of thousands of flows at once. Optional marks are kept as an index with
+/// `UInt32.max` for "none", the booleans as bits; the properties below read them back.
 struct EndpointState {
-    /// Segments this endpoint sent so far (duplicates excluded): the next one's index.
-    var sent: UInt32 = 0
-
-    // The previous segment in this direction, for capture-duplicate detection (SPEC §5).
-    var hasLast = false
-    var lastSeq: UInt32 = 0
-    var lastAck: UInt32 = 0
-    var lastLength: UInt32 = 0
-    var lastWindow: UInt16 = 0
-    var lastFlags: UInt8 = 0
+    // Eight-byte fields first, then four, two and one: no padding between them.
+    /// Time of the previous segment in this direction (capture-duplicate detection).
     var lastTime: Nanoseconds = 0
-
-    // Sequence space.
-    var hasISN = false
-    var isn: UInt32 = 0
-    var sawSYN = false
-    var sawSYNACK = false
-    /// Window-scale shift from this endpoint's SYN or SYN+ACK; -1 when absent.
-    var windowScale: Int8 = -1
-    var hasNextSeq = false
-    /// One past the highest sequence number sent (SYN and FIN count).
-    var nextSeq: UInt32 = 0
-
-    // What this endpoint last acknowledged, and the window it advertised with it.
-    var hasAck = false
-    var ackValue: UInt32 = 0
-    var ackWindow: UInt16 = 0
-    /// The window came on a SYN segment, where it is never scaled.
-    var ackWindowFromSYN = false
-
-    // Its FIN.
-    /// First transmission of this endpoint's FIN.
-    var fin: SegmentMark?
-    /// Latest transmission of its FIN so far.
-    var finLastTransmission: SegmentMark?
-    /// F(X): seq + payload (+1 with SYN) of its first FIN.
-    var finSeq: UInt32 = 0
-    /// The ack carried by the first transmission of its FIN (valid when `finFirstHasAck`).
-    var finFirstAck: UInt32 = 0
-    var finFirstHasAck = false
-    var finRetransmits: UInt32 = 0
+    private var finTime: Nanoseconds = 0
+    private var ackedPeerFinTime: Nanoseconds = 0
+    private var resetTime: Nanoseconds = .min
     /// At the first transmission of its FIN: time since the flow's last payload-carrying
     /// segment (either direction), or since its first segment when none carried payload.
     var idleBeforeFin: Nanoseconds = 0
 
-    // The peer's FIN as this endpoint handled it.
+    /// Segments this endpoint sent so far (duplicates excluded): the next one's index.
+    var sent: UInt32 = 0
+    // The previous segment in this direction, for capture-duplicate detection (SPEC §5).
+    var lastSeq: UInt32 = 0
+    var lastAck: UInt32 = 0
+    var lastLength: UInt32 = 0
+    // Sequence space.
+    var isn: UInt32 = 0
+    /// One past the highest sequence number sent (SYN and FIN count).
+    var nextSeq: UInt32 = 0
+    /// What this endpoint last acknowledged (valid when `hasAck`).
+    var ackValue: UInt32 = 0
+    /// F(X): seq + payload (+1 with SYN) of its first FIN.
+    var finSeq: UInt32 = 0
+    /// The ack carried by the first transmission of its FIN (valid when `finFirstHasAck`).
+    var finFirstAck: UInt32 = 0
+    var finRetransmits: UInt32 = 0
+    private var finIndex: UInt32 = .max
+    private var finLastIndex: UInt32 = .max
+    private var ackedPeerFinIndex: UInt32 = .max
+    private var receivedPeerFinIndexStorage: UInt32 = .max
+
+    var lastWindow: UInt16 = 0
+    /// The window advertised with `ackValue`.
+    var ackWindow: UInt16 = 0
+    var lastFlags: UInt8 = 0
+    /// Window-scale shift from this endpoint's SYN or SYN+ACK; -1 when absent.
+    var windowScale: Int8 = -1
+    private var bits: UInt8 = 0
+    private var activities: UInt8 = 0
+
+    // MARK: Flags
+
+    private enum Bit {
+        static let hasLast: UInt8 = 1 << 0
+        static let hasISN: UInt8 = 1 << 1
+        static let sawSYN: UInt8 = 1 << 2
+        static let sawSYNACK: UInt8 = 1 << 3
+        static let hasNextSeq: UInt8 = 1 << 4
+        static let hasAck: UInt8 = 1 << 5
+        static let ackWindowFromSYN: UInt8 = 1 << 6
+        static let finFirstHasAck: UInt8 = 1 << 7
+    }
+
+    @inline(__always)
+    private func bit(_ mask: UInt8) -> Bool { bits & mask != 0 }
+
+    @inline(__always)
+    private mutating func setBit(_ mask: UInt8, _ on: Bool) {
+        bits = on ? bits | mask : bits & ~mask
+    }
+
+    var hasLast: Bool {
+        get { bit(Bit.hasLast) }
+        set { setBit(Bit.hasLast, newValue) }
+    }
+    var hasISN: Bool {
+        get { bit(Bit.hasISN) }
+        set { setBit(Bit.hasISN, newValue) }
+    }
+    var sawSYN: Bool {
+        get { bit(Bit.sawSYN) }
+        set { setBit(Bit.sawSYN, newValue) }
+    }
+    var sawSYNACK: Bool {
+        get { bit(Bit.sawSYNACK) }
+        set { setBit(Bit.sawSYNACK, newValue) }
+    }
+    var hasNextSeq: Bool {
+        get { bit(Bit.hasNextSeq) }
+        set { setBit(Bit.hasNextSeq, newValue) }
+    }
+    var hasAck: Bool {
+        get { bit(Bit.hasAck) }
+        set { setBit(Bit.hasAck, newValue) }
+    }
+    /// The window came on a SYN segment, where it is never scaled.
+    var ackWindowFromSYN: Bool {
+        get { bit(Bit.ackWindowFromSYN) }
+        set { setBit(Bit.ackWindowFromSYN, newValue) }
+    }
+    var finFirstHasAck: Bool {
+        get { bit(Bit.finFirstHasAck) }
+        set { setBit(Bit.finFirstHasAck, newValue) }
+    }
+
+    // MARK: Marks
+
+    /// First transmission of this endpoint's FIN.
+    var fin: SegmentMark? {
+        get { finIndex == .max ? nil : SegmentMark(index: finIndex, time: finTime) }
+        set {
+            finIndex = newValue?.index ?? .max
+            finTime = newValue?.time ?? 0
+        }
+    }
+
+    /// Index (in this endpoint's order) of the latest transmission of its FIN so far.
+    var finLastTransmissionIndex: UInt32? {
+        get { finLastIndex == .max ? nil : finLastIndex }
+        set { finLastIndex = newValue ?? .max }
+    }
+
     /// This endpoint's first segment acknowledging the peer's FIN.
-    var ackedPeerFin: SegmentMark?
-    /// The transmission of the peer's FIN this endpoint received (a mark in the peer's order).
-    var receivedPeerFin: SegmentMark?
+    var ackedPeerFin: SegmentMark? {
+        get { ackedPeerFinIndex == .max ? nil : SegmentMark(index: ackedPeerFinIndex, time: ackedPeerFinTime) }
+        set {
+            ackedPeerFinIndex = newValue?.index ?? .max
+            ackedPeerFinTime = newValue?.time ?? 0
+        }
+    }
+
+    /// The transmission of the peer's FIN this endpoint received (an index in the peer's order).
+    var receivedPeerFinIndex: UInt32? {
+        get { receivedPeerFinIndexStorage == .max ? nil : receivedPeerFinIndexStorage }
+        set { receivedPeerFinIndexStorage = newValue ?? .max }
+    }
 
     /// First accepted RST this endpoint sent.
-    var resetAt: Nanoseconds?
+    var resetAt: Nanoseconds? {
+        get { resetTime == .min ? nil : resetTime }
+        set { resetTime = newValue ?? .min }
+    }
 
     /// Own segments after `ackedPeerFin` and before its FIN or a reset (close-wait activity).
-    var closeWaitActivity: Activity = .silent
+    var closeWaitActivity: Activity {
+        get { Activity(rawValue: activities & 0x3) ?? .data }
+        set { activities = activities & ~0x3 | newValue.rawValue }
+    }
+
     /// The peer's segments after this endpoint's FIN (fin-unacked activity).
-    var peerActivityAfterFin: Activity = .silent
+    var peerActivityAfterFin: Activity {
+        get { Activity(rawValue: activities >> 2 & 0x3) ?? .data }
+        set { activities = activities & 0x3 | newValue.rawValue << 2 }
+    }
 
     /// This endpoint acknowledged the peer's FIN before (or with) its own FIN, or never sent one.
     var isPassiveCloser: Bool {
-        guard let acked = ackedPeerFin else { return false }
-        guard let fin else { return true }
-        return acked.index <= fin.index
+        guard ackedPeerFinIndex != .max else { return false }
+        return finIndex == .max || ackedPeerFinIndex <= finIndex
     }
 }

@@ -3,45 +3,51 @@ import FinscopeWire
 /// One connection: two endpoint state machines and the facts that belong to the pair.
 /// Zeek's split: each side keeps its own facts, the flow's verdict is derived from both.
 struct FlowState {
-    var id: Int
-    var client: EndpointAddress
-    var server: EndpointAddress
-    var roles: RoleOrigin
+    /// The 4-tuple, stored once (the flow table keeps only a hash and this flow's slot).
+    var key: FlowKey
     var firstSeen: Nanoseconds
     var clientSide = EndpointState()
     var serverSide = EndpointState()
     var pair: PairState
-    /// Set when a new connection on the same 4-tuple (port reuse) replaced this one.
-    var replacedAt: Nanoseconds?
+    private var replacedTime: Nanoseconds = .min
+    /// 0 marks a free slot in the tracker (ids start at 1).
+    var id: Int
+    var roles: RoleOrigin
+    /// The client is the key's lower endpoint.
+    private var clientIsLow: Bool
 
     /// A flow starts at its first segment; the handshake names the roles when it shows.
     init(id: Int, first segment: TCPSegment, at time: Nanoseconds) {
         self.id = id
-        let source = EndpointAddress(ip: segment.source, port: segment.sourcePort)
-        let destination = EndpointAddress(ip: segment.destination, port: segment.destinationPort)
+        key = FlowKey(segment)
+        let sourceIsLow = key.lowPort == segment.sourcePort && key.lowLow == segment.source.low
+            && key.lowHigh == segment.source.high
         firstSeen = time
         pair = PairState(lastSeen: time, established: true, lastPayloadAt: time)
         let flags = segment.flags
+        let sourceIsClient: Bool
         if flags.contains(.syn) && !flags.contains(.rst) {
             roles = .handshake
             pair.established = false
-            if flags.contains(.ack) {
-                client = destination; server = source
-            } else {
-                client = source; server = destination
-            }
+            sourceIsClient = !flags.contains(.ack)
         } else {
             // Mid-connection: the lower port serves; equal ports, the first destination.
             roles = .inferred
-            if source.port < destination.port {
-                server = source; client = destination
-            } else {
-                server = destination; client = source
-            }
+            sourceIsClient = segment.sourcePort >= segment.destinationPort
         }
+        clientIsLow = sourceIsClient == sourceIsLow
     }
 
-    var key: FlowKey { FlowKey(client.ip, client.port, server.ip, server.port) }
+    /// A flow whose own source and destination are the same endpoint (a self-connection)
+    /// has both ends in `low`; the tie is resolved by `clientIsLow` alone.
+    var client: EndpointAddress { clientIsLow ? key.lowEndpoint : key.highEndpoint }
+    var server: EndpointAddress { clientIsLow ? key.highEndpoint : key.lowEndpoint }
+
+    /// Set when a new connection on the same 4-tuple (port reuse) replaced this one.
+    var replacedAt: Nanoseconds? {
+        get { replacedTime == .min ? nil : replacedTime }
+        set { replacedTime = newValue ?? .min }
+    }
 
     /// Both FINs acknowledged, or an accepted RST: nothing more can change but `resetAt`.
     var isClosed: Bool {
@@ -59,7 +65,9 @@ struct FlowState {
 
     @inline(__always)
     func role(ofSource segment: TCPSegment) -> Role {
-        segment.sourcePort == client.port && segment.source == client.ip ? .client : .server
+        let sourceIsLow = segment.sourcePort == key.lowPort && segment.source.low == key.lowLow
+            && segment.source.high == key.lowHigh
+        return sourceIsLow == clientIsLow ? .client : .server
     }
 
     /// A SYN without ACK on this 4-tuple: a retransmission of the client's SYN, or a new
@@ -84,14 +92,25 @@ struct FlowState {
     /// The pair-level facts, passed by reference next to the two endpoints.
     struct PairState {
         var lastSeen: Nanoseconds
-        /// The client acknowledged the server's SYN, or the flow was first seen mid-connection.
-        var established: Bool
-        /// First accepted RST; after it nothing changes but the endpoints' `resetAt`.
-        var resetTime: Nanoseconds?
-        var resetBy: Role?
-        var ignoredResets: UInt32 = 0
         /// The flow's latest payload-carrying segment (its first segment until one carries payload).
         var lastPayloadAt: Nanoseconds = 0
+        private var resetStorage: Nanoseconds = .min
+        var ignoredResets: UInt32 = 0
+        /// The client acknowledged the server's SYN, or the flow was first seen mid-connection.
+        var established: Bool
+        var resetBy: Role?
+
+        init(lastSeen: Nanoseconds, established: Bool, lastPayloadAt: Nanoseconds) {
+            self.lastSeen = lastSeen
+            self.established = established
+            self.lastPayloadAt = lastPayloadAt
+        }
+
+        /// First accepted RST; after it nothing changes but the endpoints' `resetAt`.
+        var resetTime: Nanoseconds? {
+            get { resetStorage == .min ? nil : resetStorage }
+            set { resetStorage = newValue ?? .min }
+        }
     }
 
     /// One segment from `sender` to `receiver` (SPEC §1, §2, §5).
@@ -178,7 +197,7 @@ struct FlowState {
             }
             if receiver.fin != nil, sender.ackedPeerFin == nil, seqAtOrAfter(ack, receiver.finSeq &+ 1) {
                 sender.ackedPeerFin = mark
-                sender.receivedPeerFin = receiver.finLastTransmission
+                sender.receivedPeerFinIndex = receiver.finLastTransmissionIndex
             }
         }
 
@@ -193,12 +212,12 @@ struct FlowState {
                 if receiver.ackedPeerFin == nil, receiver.hasAck, receiver.sent > 0,
                    seqAtOrAfter(receiver.ackValue, sender.finSeq &+ 1) {
                     receiver.ackedPeerFin = SegmentMark(index: receiver.sent - 1, time: receiver.lastTime)
-                    receiver.receivedPeerFin = mark
+                    receiver.receivedPeerFinIndex = mark.index
                 }
             } else {
                 sender.finRetransmits &+= 1
             }
-            sender.finLastTransmission = mark
+            sender.finLastTransmissionIndex = mark.index
         }
 
         if length > 0 { flow.lastPayloadAt = time }

@@ -39,9 +39,8 @@ public struct FlowTracker {
     public let configuration: Configuration
     private var table = FlowTable()
     /// Flow slots; evicted slots are reused through `freeSlots`. A free slot has `id == 0`
-    /// (ids start at 1): not `[FlowState?]`, whose optional payload the optimizer copied
-    /// out whole (~300 bytes) on every access.
-    private var slots: [FlowState] = []
+    /// (ids start at 1). Accessed in place: the ~250-byte flows are never copied out.
+    private let slots = FlowStore()
     private var freeSlots: [Int32] = []
     private var activeFlows = 0
     private var nextID = 1
@@ -70,25 +69,26 @@ public struct FlowTracker {
     public mutating func process(_ segment: TCPSegment, at time: Nanoseconds) {
         segments += 1
         let key = FlowKey(segment)
+        let hash = key.hash32
         var slot: Int
-        if let found = table.find(key) {
+        if let found = table.find(hash: hash, matches: { slots[$0].key == key }) {
             slot = found
             let flags = segment.flags
             if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst),
                !slots[slot].isRetransmittedSYN(segment) {
                 // Port reuse: a new connection on the same 4-tuple ends the old one here.
                 slots[slot].replacedAt = time
-                finish(slot: slot, key: key, at: time)
-                slot = startFlow(key, segment, at: time)
+                finish(slot: slot, at: time)
+                slot = startFlow(hash, segment, at: time)
             }
         } else {
-            slot = startFlow(key, segment, at: time)
+            slot = startFlow(hash, segment, at: time)
         }
         if !slots[slot].process(segment, at: time) { duplicates += 1 }
         sweep(steps: 2, now: time)
     }
 
-    private mutating func startFlow(_ key: FlowKey, _ segment: TCPSegment, at time: Nanoseconds) -> Int {
+    private mutating func startFlow(_ hash: UInt32, _ segment: TCPSegment, at time: Nanoseconds) -> Int {
         if activeFlows >= configuration.maxFlows { evictOldest(now: time) }
         let flow = FlowState(id: nextID, first: segment, at: time)
         nextID += 1
@@ -97,22 +97,21 @@ public struct FlowTracker {
             slot = Int(free)
             slots[slot] = flow
         } else {
-            slot = slots.count
-            slots.append(flow)
+            slot = slots.append(flow)
         }
         activeFlows += 1
-        table.set(key, to: slot)
+        table.insert(hash: hash, slot: slot)
         return slot
     }
 
     /// Reports the flow in `slot` and frees the slot.
-    private mutating func finish(slot: Int, key: FlowKey, at time: Nanoseconds) {
+    private mutating func finish(slot: Int, at time: Nanoseconds) {
         guard slots[slot].id != 0 else { return }
         let report = slots[slot].report(captureEnd: time, threshold: configuration.closeWaitThreshold)
         finishedTally.add(report)
         finishedHandler?(report)
         if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
-        table.remove(key)
+        table.remove(hash: slots[slot].key.hash32, slot: slot)
         slots[slot].id = 0
         freeSlots.append(Int32(slot))
         activeFlows -= 1
@@ -121,7 +120,7 @@ public struct FlowTracker {
     /// Checks a few slots for flows that are done (closed and lingered) or idle too long.
     @inline(__always)
     private mutating func sweep(steps: Int, now: Nanoseconds) {
-        guard !slots.isEmpty else { return }
+        guard slots.count > 0 else { return }
         for _ in 0..<steps {
             if sweepCursor >= slots.count { sweepCursor = 0 }
             let slot = sweepCursor
@@ -132,10 +131,10 @@ public struct FlowTracker {
             let lastSeen = slots[slot].pair.lastSeen
             let idle = now - lastSeen
             if idle >= configuration.closedLinger, slots[slot].isClosed {
-                finish(slot: slot, key: slots[slot].key, at: lastSeen)
+                finish(slot: slot, at: lastSeen)
             } else if let timeout = configuration.idleTimeout, idle >= timeout, !slots[slot].holdsCloseWait {
                 expiredIdle += 1
-                finish(slot: slot, key: slots[slot].key, at: now)
+                finish(slot: slot, at: now)
             }
         }
     }
@@ -147,10 +146,10 @@ public struct FlowTracker {
 
     /// Finishes every flow still tracked, as of `captureEnd` (each goes to `finishedHandler`).
     public mutating func finishAll(captureEnd: Nanoseconds) {
-        let open = slots.indices.compactMap { slot in
-            slots[slot].id == 0 ? nil : (id: slots[slot].id, slot: slot, key: slots[slot].key)
+        let open = (0..<slots.count).compactMap { slot in
+            slots[slot].id == 0 ? nil : (id: slots[slot].id, slot: slot)
         }
-        for flow in open.sorted(by: { $0.id < $1.id }) { finish(slot: flow.slot, key: flow.key, at: captureEnd) }
+        for flow in open.sorted(by: { $0.id < $1.id }) { finish(slot: flow.slot, at: captureEnd) }
     }
 
     /// At capacity: evict the least recently active of a few sampled flows (approximate LRU).
@@ -159,7 +158,7 @@ public struct FlowTracker {
         var oldest = Nanoseconds.max
         var examined = 0
         var position = sweepCursor
-        while examined < 8, !slots.isEmpty {
+        while examined < 8, slots.count > 0 {
             if position >= slots.count { position = 0 }
             if slots[position].id != 0 {
                 examined += 1
@@ -174,15 +173,15 @@ public struct FlowTracker {
         sweepCursor = position
         guard victim >= 0, slots[victim].id != 0 else { return }
         evictedForCapacity += 1
-        finish(slot: victim, key: slots[victim].key, at: now)
+        finish(slot: victim, at: now)
     }
 
     /// Every flow, finished or still tracked, as of `captureEnd`, in order of first appearance.
     public func result(captureEnd: Nanoseconds) -> (flows: [FlowReport], tally: FlowTally) {
         var tally = finishedTally
         var flows = finished
-        for flow in slots where flow.id != 0 {
-            let report = flow.report(captureEnd: captureEnd, threshold: configuration.closeWaitThreshold)
+        for slot in 0..<slots.count where slots[slot].id != 0 {
+            let report = slots[slot].report(captureEnd: captureEnd, threshold: configuration.closeWaitThreshold)
             tally.add(report)
             if configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
         }
