@@ -3,6 +3,7 @@
 //
 //   capture-gen --packets N --flows M --concurrent K --seed S [--snaplen L] -o FILE
 //               [--expected FILE.json] [--leak-percent P] [--open-percent P] [--slow-percent P]
+//               [--duration SECONDS]
 //
 // Model: K connections are open at any moment (a min-heap of their next segment times);
 // when one finishes, the next of the M flows starts. Each flow: handshake (SYN with MSS and
@@ -14,6 +15,12 @@
 // FINs are acknowledged, and RSTs sit exactly at the receiver's last ACK (accepted), so the
 // expected close kinds follow from the scripts alone; close-wait findings depend on the
 // capture's end, which is known once the last packet is written.
+//
+// The timeline's length follows from the flows' own timings (a 1M-packet, 40k-flow file at
+// 2,000 concurrent spans a few seconds to half a minute). `--duration SECONDS` stretches it:
+// each flow is given a lifetime of about SECONDS x K / M (uniform in 0.5-1.5x that), spent
+// as idle time before its request(s) and before its close, so K flows stay open at once and
+// M / SECONDS flows start per second. Without it the output is unchanged (same random draws).
 //
 // Frames are Ethernet + IPv4/IPv6 + TCP with zero payload bytes, written through one
 // reusable 8 MiB buffer (no per-packet allocation). Microsecond pcap, little-endian.
@@ -37,6 +44,7 @@ struct Options {
     var leakPercent = 3.0
     var openPercent = 3.0
     var slowPercent = 2.0
+    var duration = 0.0  // seconds; 0: the flows' natural timings
 }
 
 func printError(_ message: String) {
@@ -76,10 +84,14 @@ func parseOptions() -> Options {
         case "--leak-percent": options.leakPercent = double(argument)
         case "--open-percent": options.openPercent = double(argument)
         case "--slow-percent": options.slowPercent = double(argument)
+        case "--duration":
+            guard let seconds = Double(value(argument)), seconds >= 0 else { fail("--duration: seconds, at least 0") }
+            options.duration = seconds
         case "-h", "--help":
             print("""
                 usage: capture-gen --packets N --flows M --concurrent K --seed S [--snaplen L] -o FILE
                                    [--expected FILE.json] [--leak-percent P (3)] [--open-percent P (3)] [--slow-percent P (2)]
+                                   [--duration SECONDS (0: natural timings)]
                 """)
             exit(0)
         default: fail("unknown argument \(argument)")
@@ -161,6 +173,7 @@ struct Flow {
     var responseLeft: Int32 = 0
     var unacked: Int32 = 0
     var rtt: Int64 = 0  // microseconds
+    var deadline: Int64 = 0  // with --duration: when the flow should close; 0 otherwise
 }
 
 // MARK: - Output (one big reusable buffer)
@@ -312,6 +325,11 @@ struct Generator {
         let mean = max(0.0, target / Self.meanPacketsPerExchange)
         // Uniform in [0.25, 1.75] x mean, at least one exchange.
         flow.exchangesLeft = Int32(max(1, (mean * (0.25 + 1.5 * random.unit())).rounded()))
+        if options.duration > 0 {
+            // Lifetime per flow so that each of the K slots runs M / K flows in `duration`.
+            let cycle = options.duration * 1e6 * Double(options.concurrent) / Double(options.flows)
+            flow.deadline = time + Int64(cycle * (0.5 + random.unit()))
+        }
         flows[slot] = flow
         push(time, Int32(slot))
     }
@@ -408,6 +426,15 @@ struct Generator {
         writer.used = frameStart + captured
     }
 
+    /// With `--duration`: an idle gap of an equal share of the time left to the flow's
+    /// deadline (`gapsLeft` idle gaps remain: before each request left and before the close),
+    /// or `natural` when that is longer.
+    @inline(__always)
+    func stretched(_ natural: Int64, _ f: Flow, now: Int64, gapsLeft: Int64) -> Int64 {
+        guard f.deadline > 0 else { return natural }
+        return max(natural, (f.deadline - now) / max(1, gapsLeft))
+    }
+
     /// Sends the flow's next segment at `now`; returns the delay to its next one, or nil when
     /// the flow is done.
     mutating func step(slot: Int, now: Int64) -> Int64? {
@@ -428,7 +455,7 @@ struct Generator {
         case .handshakeAck:
             emit(f, fromClient: true, flags: ACK, payload: 0, time: now)
             f.phase = .request
-            return Int64(random.range(20, 2_000))
+            return stretched(Int64(random.range(20, 2_000)), f, now: now, gapsLeft: Int64(f.exchangesLeft) + 1)
         case .request:
             let length = random.range(200, 800)
             emit(f, fromClient: true, flags: PSH | ACK, payload: length, time: now)
@@ -468,7 +495,8 @@ struct Generator {
             }
             if f.exchangesLeft > 0 {
                 f.phase = .request
-                return Int64(random.logUniform(1_000, 400_000))  // think time 1-400 ms
+                let think = Int64(random.logUniform(1_000, 400_000))  // think time 1-400 ms
+                return stretched(think, f, now: now, gapsLeft: Int64(f.exchangesLeft) + 1)
             }
             // Idle, then the close.
             switch f.close {
@@ -481,7 +509,7 @@ struct Generator {
             case .open: return nil  // stays open, silent, until the capture ends
             case .halfCloseClientFirst: fatalError("unreachable")
             }
-            return Int64(random.logUniform(200, 1_500_000))
+            return stretched(Int64(random.logUniform(200, 1_500_000)), f, now: now, gapsLeft: 1)
         case .cFin:
             emit(f, fromClient: true, flags: FIN | ACK, payload: 0, time: now)
             f.cseq &+= 1
@@ -600,6 +628,7 @@ let json = """
       "meanFrameBytes": \(generator.packetsWritten == 0 ? 0 : (bytes - 24) / Int64(generator.packetsWritten) - 16),
       "snaplen": \(options.snaplen),
       "concurrent": \(options.concurrent),
+      "durationOption": \(options.duration),
       "ipv6Flows": \(generator.ipv6Flows),
       "durationSeconds": \(Double(captureEnd - 1_700_000_000_000_000) / 1e6),
       "closeWaitThreshold": 5,

@@ -236,11 +236,12 @@ extension FindingGroup {
             }
         }
         let kindRank: [FindingKind: Int] = [.closeWait: 0, .slowClose: 1, .finUnacked: 2]
-        return order.enumerated().sorted { a, b in
-            let ga = groups[a.element]!, gb = groups[b.element]!
-            if ga.kind != gb.kind { return kindRank[ga.kind]! < kindRank[gb.kind]! }
-            if ga.flowIDs.count != gb.flowIDs.count { return ga.flowIDs.count > gb.flowIDs.count }
-            return a.offset < b.offset
-        }.map { groups[$0.element]! }
+        // Sort the groups themselves (stable by first appearance), not keys looked up per comparison.
+        let ordered = order.enumerated().map { (position: $0.offset, group: groups[$0.element]!) }
+        return ordered.sorted { a, b in
+            if a.group.kind != b.group.kind { return kindRank[a.group.kind]! < kindRank[b.group.kind]! }
+            if a.group.flowIDs.count != b.group.flowIDs.count { return a.group.flowIDs.count > b.group.flowIDs.count }
+            return a.position < b.position
+        }.map(\.group)
     }
 }

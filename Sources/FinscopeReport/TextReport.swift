@@ -112,17 +112,53 @@ public struct TextReport {
         return shown + more + (ids.isEmpty ? "" : "  (--ladder \(ids[0]) draws the first)")
     }
 
-    /// Word-wraps `text` at `width` columns, each line indented.
+    /// Word-wraps `text` at `width` columns (characters), each line indented; words are the
+    /// runs between spaces. Linear, on the UTF-8 bytes: the line's width is kept as a number,
+    /// and a word's width is its byte count when it is ASCII (a grapheme count only for the
+    /// rare word that is not, such as "—").
     func wrapped(_ text: String, indent: String, width: Int) -> String {
-        var out = "", line = indent
-        for word in text.split(separator: " ") {
-            if line.count > indent.count, line.count + 1 + word.count > width {
-                out += line + "\n"
-                line = indent
+        let indentBytes = Array(indent.utf8)
+        let indentWidth = Self.columns(indentBytes[...])
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + (text.utf8.count / max(1, width - indentWidth) + 2) * (indentBytes.count + 1))
+        out += indentBytes
+        var lineWidth = indentWidth
+        var text = text
+        text.withUTF8 { bytes in
+            let count = bytes.count
+            var position = 0
+            while position < count {
+                if bytes[position] == 0x20 { position += 1; continue }
+                let start = position
+                while position < count, bytes[position] != 0x20 { position += 1 }
+                let word = bytes[start..<position]
+                let wordWidth = Self.columns(word)
+                if lineWidth > indentWidth {
+                    if lineWidth + 1 + wordWidth > width {
+                        out.append(0x0A)
+                        out += indentBytes
+                        lineWidth = indentWidth
+                    } else {
+                        out.append(0x20)
+                        lineWidth += 1
+                    }
+                }
+                out.append(contentsOf: word)
+                lineWidth += wordWidth
             }
-            line += (line.count > indent.count ? " " : "") + word
         }
-        return out + line + "\n"
+        out.append(0x0A)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Characters in UTF-8 `bytes`: their count when ASCII (without CR: "\r\n" is one
+    /// character), else the grapheme count.
+    @inline(__always)
+    static func columns<Bytes: Collection>(_ bytes: Bytes) -> Int where Bytes.Element == UInt8 {
+        for byte in bytes where byte >= 0x80 || byte == 0x0D {
+            return String(decoding: bytes, as: UTF8.self).count
+        }
+        return bytes.count
     }
 
     func closeSection(_ result: AnalysisResult) -> String {
