@@ -42,6 +42,11 @@ let package = Package(
             path: "Tests/FinscopeTestSupport"
         ),
         .testTarget(name: "FinscopeWireTests", dependencies: ["FinscopeWire", "FinscopeTestSupport"]),
+        // Damaged captures, fuzz regressions and flow floods (docs/hostile-input.md).
+        .testTarget(
+            name: "FinscopeHostileTests",
+            dependencies: ["FinscopeCapture", "FinscopeFlows", "FinscopeReport", "FinscopeWire", "FinscopeTestSupport"]
+        ),
         .testTarget(
             name: "FinscopeFlowsTests",
             dependencies: ["FinscopeFlows", "FinscopeCapture", "FinscopeReport", "FinscopeTestSupport"]

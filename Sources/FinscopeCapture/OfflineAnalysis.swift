@@ -9,12 +9,12 @@ public struct AnalysisOptions: Sendable {
     /// Keep every flow's report (needed for `--json` and `--flows`), or only flows with findings.
     public var retainAllFlows = true
     /// The most flows tracked at once (`--max-flows`).
-    public var maxFlows = 500_000
+    public var maxFlows = 1_000_000
     /// Drop flows idle this long (nil: never; the offline default).
     public var idleTimeout: Nanoseconds?
 
     public init(closeWaitThreshold: Nanoseconds = 5_000_000_000, filter: String? = nil,
-                retainAllFlows: Bool = true, maxFlows: Int = 500_000, idleTimeout: Nanoseconds? = nil) {
+                retainAllFlows: Bool = true, maxFlows: Int = 1_000_000, idleTimeout: Nanoseconds? = nil) {
         self.closeWaitThreshold = closeWaitThreshold
         self.filter = filter
         self.retainAllFlows = retainAllFlows

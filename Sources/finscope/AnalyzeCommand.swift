@@ -45,7 +45,7 @@ struct Analyze: ParsableCommand {
     var flows = false
 
     @Option(name: .long, help: "The most connections tracked at once; beyond it the least recently active are reported early and dropped.")
-    var maxFlows: Int = 500_000  // ~610 bytes per tracked flow: about 350 MB at the cap (docs/hostile-input.md)
+    var maxFlows: Int = 1_000_000  // ~320 bytes per tracked flow: about 350 MB at the cap (docs/hostile-input.md)
 
     @Flag(name: .long, help: "Print one JSON object per connection as it finishes (the --json flow objects), then a summary object.")
     var ndjson = false

@@ -68,12 +68,22 @@ struct Live: ParsableCommand {
 
     func validate() throws {
         guard !(json && ndjson) else { throw ValidationError("--json and --ndjson are exclusive") }
-        guard closeWaitThreshold >= 0, closeWaitThreshold.isFinite else {
-            throw ValidationError("--close-wait-threshold must be a number of seconds, 0 or more")
+        // At most a century each: seconds × 10^9 must fit the 64-bit nanosecond clock.
+        let century = 3_155_760_000.0
+        guard closeWaitThreshold >= 0, closeWaitThreshold <= century else {
+            throw ValidationError("--close-wait-threshold must be a number of seconds from 0 to 3155760000 (a century)")
         }
-        guard reportEvery >= 0, reportEvery.isFinite else { throw ValidationError("--report-every must be 0 or more seconds") }
-        guard idleTimeout > 0, idleTimeout.isFinite else { throw ValidationError("--idle-timeout must be more than 0 seconds") }
-        if let duration { guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be more than 0 seconds") } }
+        guard reportEvery >= 0, reportEvery <= century else {
+            throw ValidationError("--report-every must be 0 or more seconds, at most a century")
+        }
+        guard idleTimeout > 0, idleTimeout <= century else {
+            throw ValidationError("--idle-timeout must be more than 0 seconds, at most a century")
+        }
+        if let duration {
+            guard duration > 0, duration <= century else {
+                throw ValidationError("--duration must be more than 0 seconds, at most a century")
+            }
+        }
         guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1") }
     }
 
