@@ -170,10 +170,3 @@ final class FlowStore: @unchecked Sendable {
         return slot
     }
 }
-
-extension FlowKey {
-    static let empty = FlowKey(emptyKey: ())
-    private init(emptyKey: Void) {
-        lowHigh = 0; lowLow = 0; highHigh = 0; highLow = 0; lowPort = 0; highPort = 0; isIPv6 = false
-    }
-}
