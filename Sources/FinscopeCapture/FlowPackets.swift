@@ -166,7 +166,12 @@ public enum FlowPackets {
             summary = ExportSummary(linkType: linkType)
         }
         var outputLink: LinkKind?
-        try read(paths: paths, filter: filter, restart: { dumper = nil; outputLink = nil }) { frame, reader in
+        try read(paths: paths, filter: filter, restart: {
+            // Reading starts again: close the half-written dump before it is opened anew.
+            if let dumper { pcap_dump_close(dumper) }
+            dumper = nil
+            outputLink = nil
+        }) { frame, reader in
             if dumper == nil {
                 // The first reader fixes the output's link type (a pcap file has one).
                 if let pcap = reader as? PcapFileReader {

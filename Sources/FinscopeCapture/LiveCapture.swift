@@ -221,10 +221,14 @@ public final class LiveCapture: @unchecked Sendable {
                 nextTick = max(due + interval, now)
             }
         }
-        // Drain: packets already delivered to the ring buffer before the stop.
+        // Drain: packets already delivered to the ring buffer before the stop. Frames stamped
+        // after the stop are left out, and the drain ends at the first of them (or after a
+        // bounded number of batches), so a busy link cannot keep it going.
+        context.takeUnretainedValue().stopTime = stopTime
         if readError == nil {
-            while true {
+            for _ in 0..<4_096 {
                 let status = pcap_dispatch(handle, -1, Self.callback, user)
+                if context.takeUnretainedValue().pastStop { break }
                 if status <= 0, status != PCAP_ERROR_BREAK { break }
             }
         }
@@ -237,6 +241,9 @@ public final class LiveCapture: @unchecked Sendable {
         let link: LinkKind
         let nano: Bool
         let dumper: OpaquePointer?
+        /// Set when the loop stops: frames stamped later are not analyzed.
+        var stopTime = Nanoseconds.max
+        var pastStop = false
         init(pipeline: Pipeline, link: LinkKind, nano: Bool, dumper: OpaquePointer?) {
             self.pipeline = pipeline
             self.link = link
@@ -248,12 +255,16 @@ public final class LiveCapture: @unchecked Sendable {
     private static let callback: pcap_handler = { user, header, data in
         guard let user, let header, let data else { return }
         let context = Unmanaged<Context>.fromOpaque(user).takeUnretainedValue()
-        if let dumper = context.dumper {
-            pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
-        }
         let ts = header.pointee.ts
         let fraction = Nanoseconds(ts.tv_usec)
         let time = Nanoseconds(ts.tv_sec) &* 1_000_000_000 &+ (context.nano ? fraction : fraction &* 1_000)
+        if time > context.stopTime {
+            context.pastStop = true
+            return
+        }
+        if let dumper = context.dumper {
+            pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
+        }
         context.pipeline.handle(UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
                                 wireLength: Int(header.pointee.len), time: time, link: context.link)
     }

@@ -153,8 +153,11 @@ public struct FlowTracker {
     }
 
     /// At capacity: evict the least recently active of a few sampled flows (approximate LRU).
+    /// A flow holding a CLOSE_WAIT is silent by nature, so it is the last choice: evicting
+    /// it would end the very finding finscope exists for at the eviction time.
     private mutating func evictOldest(now: Nanoseconds) {
         var victim = -1
+        var victimHoldsCloseWait = true
         var oldest = Nanoseconds.max
         var examined = 0
         var position = sweepCursor
@@ -162,9 +165,13 @@ public struct FlowTracker {
             if position >= slots.count { position = 0 }
             if slots[position].id != 0 {
                 examined += 1
-                if slots[position].pair.lastSeen < oldest {
-                    oldest = slots[position].pair.lastSeen
+                let holdsCloseWait = slots[position].holdsCloseWait
+                let lastSeen = slots[position].pair.lastSeen
+                if (victimHoldsCloseWait && !holdsCloseWait)
+                    || (holdsCloseWait == victimHoldsCloseWait && lastSeen < oldest) {
+                    oldest = lastSeen
                     victim = position
+                    victimHoldsCloseWait = holdsCloseWait
                 }
             }
             position += 1

@@ -40,8 +40,10 @@ public final class AttributionHelper: @unchecked Sendable {
 
     private let _outputHandle: FileHandle
 
+    private var stopped = false
+
     deinit {
-        try? toHelper.close()
+        stop()
     }
 
     /// The helper's view of /proc now; nil when the helper is gone.
@@ -67,7 +69,12 @@ public final class AttributionHelper: @unchecked Sendable {
     }
 
     /// Stops the helper (closing its pipe ends it).
+    /// Closes the pipe and waits for the helper to exit; safe to call more than once.
     public func stop() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !stopped else { return }
+        stopped = true
         try? toHelper.close()
         process.waitUntilExit()
     }

@@ -100,9 +100,12 @@ struct Analyze: ParsableCommand {
         progress?.clear()
         if proc { ProcessAttribution.annotateFromProc(&result) }
         for warning in result.source.warnings { printError("finscope: warning: \(warning)") }
+        // Files first, so they are written whichever report goes to stdout.
+        if let export { try exportPackets(result, to: export) }
+        if let html { try writeHTML(result, to: html) }
         if json {
             print(JSONReport.render(result))
-        } else if try writeOtherOutputs(result) {
+        } else if try writeStdoutFormat(result) {
             return
         } else {
             writeOut(TextReport(showFlows: flows, quiet: quiet, style: TerminalStyle(enabled: stdoutWantsColor())).render(result))

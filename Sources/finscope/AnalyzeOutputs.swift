@@ -34,9 +34,8 @@ extension Analyze {
 
     /// Writes the files asked for, then the stdout output other than text and JSON; true
     /// when stdout got its output here.
-    func writeOtherOutputs(_ result: AnalysisResult) throws -> Bool {
-        if let export { try exportPackets(result, to: export) }
-        if let html { try writeHTML(result, to: html) }
+    /// Writes the one stdout format other than text and JSON that was asked for, if any.
+    func writeStdoutFormat(_ result: AnalysisResult) throws -> Bool {
         if ndjson {
             // With --proc the flows wait for the process names, so they come out at the end.
             if proc { for flow in result.flows { writeOut(NDJSONReport.flowLine(flow)) } }

@@ -115,6 +115,8 @@ struct Live: ParsableCommand {
                     + "processes of users other than \(target.name) will not be named")
             }
         }
+        // Every exit from here on, the error paths included, reaps the helper.
+        defer { if case .helper(let helper) = attribution { helper.stop() } }
         if let target {
             do {
                 try PrivilegeDrop.drop(to: target)
@@ -132,6 +134,8 @@ struct Live: ParsableCommand {
             }
         }
 
+        // A dead /proc helper must not kill the capture through SIGPIPE: its write fails instead.
+        signal(SIGPIPE, SIG_IGN)
         // Signals only ask the capture loop to stop; a second one exits at once.
         var sources: [DispatchSourceSignal] = []
         for number in [SIGINT, SIGTERM] {

@@ -267,3 +267,19 @@ func findingsCapture(in directory: TemporaryDirectory) throws -> URL {
         #expect(run.stdout.contains("--close-wait-threshold"))
     }
 }
+
+@Suite struct CLIOutputFileTests {
+    @Test func jsonStillWritesTheExportAndHTMLFiles() throws {
+        let directory = try TemporaryDirectory()
+        let capture = try findingsCapture(in: directory)
+        let export = directory.url(for: "flagged.pcap"), html = directory.url(for: "report.html")
+        let run = try finscope(["analyze", "--json", "--export", export.path, "--html", html.path, capture.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) is [String: Any])
+        // The export holds the flagged flows: 4 flows with findings, read back as a capture.
+        let back = try finscope(["analyze", "--json", export.path])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(back.stdout.utf8)) as? [String: Any])
+        #expect((document["summary"] as? [String: Any])?["flows"] as? Int == 4)
+        #expect(FileManager.default.fileExists(atPath: html.path))
+    }
+}
