@@ -257,7 +257,7 @@ public final class LiveCapture: @unchecked Sendable {
         let context = Unmanaged<Context>.fromOpaque(user).takeUnretainedValue()
         let ts = header.pointee.ts
         let fraction = Nanoseconds(ts.tv_usec)
-        let time = Nanoseconds(ts.tv_sec) &* 1_000_000_000 &+ (context.nano ? fraction : fraction &* 1_000)
+        let time = PcapFileReader.time(seconds: Int64(ts.tv_sec), nanoseconds: context.nano ? fraction : fraction &* 1_000)
         if time > context.stopTime {
             context.pastStop = true
             return

@@ -18,25 +18,10 @@ public enum JSONReport {
 
     /// NDJSON: one line per flow (`{"type":"flow","flow":{...}}`, the flow as in `flows`),
     /// then one summary line (`{"type":"summary","schema":1,"source":...,"summary":...,"groups":[...]}`).
+    /// The whole NDJSON document at once (live mode's final report): the same lines
+    /// `--ndjson` streams, from `NDJSONReport`.
     public static func renderNDJSON(_ result: AnalysisResult) -> String {
-        var out = ""
-        for report in result.flows {
-            let json = JSONWriter()
-            json.object {
-                json.field("type") { json.string("flow") }
-                json.field("flow") { flow(report, json) }
-            }
-            out += json.text + "\n"
-        }
-        let json = JSONWriter()
-        json.object {
-            json.field("type") { json.string("summary") }
-            json.field("schema") { json.number(1) }
-            json.field("source") { source(result.source, json) }
-            json.field("summary") { summary(result, json) }
-            json.field("groups") { json.array(result.groups) { group($0, json) } }
-        }
-        return out + json.text + "\n"
+        result.flows.map(NDJSONReport.flowLine).joined() + NDJSONReport.summaryLine(result)
     }
 
     static func source(_ source: SourceSummary, _ json: JSONWriter) {
