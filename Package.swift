@@ -1,11 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, bottom to top; each target imports only what is below it:
-//   CPcap (libpcap) → FinscopeCapture (files, live, BPF)
-//   FinscopeWire (link/IP/TCP header views) → FinscopeFlows (flow table, endpoint close state)
-//   FinscopeCapture drives frames through Wire into Flows; FinscopeReport renders results;
-//   finscope is the command-line front end.
+// The folders follow the data; each target imports only targets below it:
+//   FinscopeCapture   frame sources: libpcap files, own pcapng reader, live capture, BPF (CPcap, Wire)
+//   FinscopeWire      decode: link/IP/TCP header views over captured bytes
+//   FinscopeFlows     flow table and endpoint close state; every TCP rule (Wire)
+//   FinscopeFindings  findings grouped by service, the analysis result (Flows)
+//   FinscopeAnalysis  the driver: frames → segments → flows, offline, live, second pass (Capture, Flows, Findings)
+//   FinscopeHost      the host's own view: sockets and their owners (Findings)
+//   FinscopeReport    text, JSON, NDJSON, CSV, ladders, HTML (Findings)
+//   finscope          the command line
 let package = Package(
     name: "finscope",
     platforms: [.macOS(.v13)],
@@ -22,15 +26,19 @@ let package = Package(
             providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
         ),
         .target(name: "FinscopeWire"),
+        .target(name: "FinscopeCapture", dependencies: ["CPcap", "FinscopeWire"]),
         .target(name: "FinscopeFlows", dependencies: ["FinscopeWire"]),
-        .target(name: "FinscopeCapture", dependencies: ["CPcap", "FinscopeWire", "FinscopeFlows"]),
-        .target(name: "FinscopeReport", dependencies: ["FinscopeFlows"]),
+        .target(name: "FinscopeFindings", dependencies: ["FinscopeFlows", "FinscopeWire"]),
+        .target(name: "FinscopeAnalysis",
+                dependencies: ["CPcap", "FinscopeCapture", "FinscopeWire", "FinscopeFlows", "FinscopeFindings"]),
         // Which local process owns a socket (/proc), for live capture and --proc.
-        .target(name: "FinscopeHost", dependencies: ["FinscopeFlows"]),
+        .target(name: "FinscopeHost", dependencies: ["FinscopeFindings", "FinscopeFlows", "FinscopeWire"]),
+        .target(name: "FinscopeReport", dependencies: ["FinscopeFindings", "FinscopeFlows", "FinscopeWire"]),
         .executableTarget(
             name: "finscope",
             dependencies: [
-                "FinscopeCapture", "FinscopeReport", "FinscopeFlows", "FinscopeHost",
+                "FinscopeCapture", "FinscopeAnalysis", "FinscopeFindings", "FinscopeReport", "FinscopeFlows",
+                "FinscopeHost", "FinscopeWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,15 +53,15 @@ let package = Package(
         // Damaged captures, fuzz regressions and flow floods (docs/hostile-input.md).
         .testTarget(
             name: "FinscopeHostileTests",
-            dependencies: ["FinscopeCapture", "FinscopeFlows", "FinscopeReport", "FinscopeWire", "FinscopeTestSupport"]
+            dependencies: ["FinscopeCapture", "FinscopeAnalysis", "FinscopeFindings", "FinscopeFlows", "FinscopeReport", "FinscopeWire", "FinscopeTestSupport"]
         ),
         .testTarget(
             name: "FinscopeFlowsTests",
-            dependencies: ["FinscopeFlows", "FinscopeCapture", "FinscopeReport", "FinscopeTestSupport"]
+            dependencies: ["FinscopeFlows", "FinscopeCapture", "FinscopeAnalysis", "FinscopeFindings", "FinscopeReport", "FinscopeWire", "FinscopeTestSupport"]
         ),
         .testTarget(
             name: "FinscopeReplayTests",
-            dependencies: ["FinscopeCapture", "FinscopeReport", "FinscopeFlows", "FinscopeTestSupport"]
+            dependencies: ["FinscopeCapture", "FinscopeAnalysis", "FinscopeFindings", "FinscopeReport", "FinscopeFlows", "FinscopeWire", "FinscopeTestSupport"]
         ),
         .testTarget(
             name: "FinscopeCLITests",
@@ -61,11 +69,11 @@ let package = Package(
         ),
         .testTarget(
             name: "FinscopeReportTests",
-            dependencies: ["FinscopeCapture", "FinscopeReport", "FinscopeFlows", "FinscopeTestSupport"]
+            dependencies: ["FinscopeCapture", "FinscopeAnalysis", "FinscopeFindings", "FinscopeReport", "FinscopeFlows", "FinscopeWire", "FinscopeTestSupport"]
         ),
         .testTarget(
             name: "FinscopeLiveTests",
-            dependencies: ["FinscopeCapture", "FinscopeHost", "FinscopeFlows", "FinscopeTestSupport"]
+            dependencies: ["FinscopeCapture", "FinscopeAnalysis", "FinscopeFindings", "FinscopeHost", "FinscopeFlows", "FinscopeWire", "FinscopeTestSupport"]
         ),
     ]
 )

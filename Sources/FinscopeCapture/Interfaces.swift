@@ -14,7 +14,7 @@ public struct CaptureDevice: Sendable, Equatable {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         var list: UnsafeMutablePointer<pcap_if_t>?
         guard pcap_findalldevs(&list, &errorBuffer) == 0 else {
-            throw LiveCaptureError.failed(interface: "any", reason: LiveCapture.text(errorBuffer))
+            throw CaptureError.captureFailed(interface: "any", reason: LiveSource.text(errorBuffer))
         }
         defer { pcap_freealldevs(list) }
         var devices: [CaptureDevice] = []

@@ -1,16 +1,19 @@
+import FinscopeWire
 /// Turning a flow's recorded facts into its report: state paths (SPEC §2), the close
 /// kind (§3) and findings (§4).
 extension FlowState {
-    func report(captureEnd: Nanoseconds, threshold: Nanoseconds) -> FlowReport {
-        let clientPath = path(of: clientSide, peer: serverSide, role: .client)
-        let serverPath = path(of: serverSide, peer: clientSide, role: .server)
+    /// The flow's report as of `end`: why and when it left the table (or the capture's end).
+    func report(end: FlowEnd, threshold: Nanoseconds) -> FlowReport {
+        let clientSteps = transitions(of: clientSide, peer: serverSide, role: .client)
+        let serverSteps = transitions(of: serverSide, peer: clientSide, role: .server)
+        let clientPath = clientSteps.map(\.state)
+        let serverPath = serverSteps.map(\.state)
         let (close, threeWay) = closeKind(clientPath: clientPath, serverPath: serverPath)
-        // A flow replaced through port reuse ends at the new flow's SYN.
-        let end = replacedAt ?? captureEnd
+        // Findings run to the flow's end: the capture's end, or a replacing flow's SYN (port reuse).
         var findings = [Finding]()
         for role in Role.allCases {
             let (side, peer) = role == .client ? (clientSide, serverSide) : (serverSide, clientSide)
-            findings += Self.findings(of: side, peer: peer, role: role, pair: pair, end: end, threshold: threshold)
+            findings += Self.findings(of: side, peer: peer, role: role, pair: pair, end: end.at, threshold: threshold)
         }
         return FlowReport(
             id: id, client: client, server: server, roles: roles,
@@ -19,7 +22,9 @@ extension FlowState {
             clientEndpoint: endpointReport(clientSide, peer: serverSide, path: clientPath),
             serverEndpoint: endpointReport(serverSide, peer: clientSide, path: serverPath),
             ignoredResets: Int(pair.ignoredResets), findings: findings,
-            segments: Int(clientSide.sent) + Int(serverSide.sent))
+            segments: Int(clientSide.sent) + Int(serverSide.sent),
+            transitions: Array(clientSteps.dropFirst() + serverSteps.dropFirst()),
+            end: end)
     }
 
     private func endpointReport(_ side: EndpointState, peer: EndpointState, path: [TCPState]) -> EndpointReport {
@@ -28,42 +33,54 @@ extension FlowState {
                        idleBeforeFin: side.fin != nil ? side.idleBeforeFin : nil)
     }
 
-    /// The endpoint's walk through the RFC 9293 states, from the facts recorded for it.
-    func path(of side: EndpointState, peer: EndpointState, role: Role) -> [TCPState] {
-        var path: [TCPState]
+    /// The endpoint's walk through the RFC 9293 states (SPEC §2), each step with the
+    /// segment that caused it: the one derivation that the path, the ladder and the HTML
+    /// timeline all read. The first step is where the capture found the endpoint (no cause).
+    func transitions(of side: EndpointState, peer: EndpointState, role: Role) -> [StateTransition] {
+        var steps: [StateTransition] = []
+        func step(_ state: TCPState, _ sender: Role, _ mark: SegmentMark?) {
+            steps.append(StateTransition(endpoint: role, state: state, time: mark?.time ?? firstSeen,
+                                         cause: mark.map { SegmentRef(sender: sender, index: $0.index) }))
+        }
+        let received = side.receivedPeerFinIndex.map { SegmentMark(index: $0, time: side.receivedPeerFinTime) }
+        let peerAck = peer.ackedPeerFin
         if !pair.established {
             if role == .client {
-                path = [.synSent]
-            } else {
-                path = side.sawSYNACK ? [.synReceived] : []
+                step(.synSent, role, nil)
+            } else if side.sawSYNACK {
+                step(.synReceived, role, nil)
             }
         } else {
-            path = [.established]
+            step(.established, role, nil)
             if side.isPassiveCloser {
-                path.append(.closeWait)
-                if side.fin != nil { path.append(.lastAck) }
-                if side.fin != nil, peer.ackedPeerFin != nil { path.append(.closed) }
-            } else if side.fin != nil {
-                path.append(.finWait1)
+                step(.closeWait, role, side.ackedPeerFin)
+                if let fin = side.fin {
+                    step(.lastAck, role, fin)
+                    if let peerAck { step(.closed, role.peer, peerAck) }
+                }
+            } else if let fin = side.fin {
+                step(.finWait1, role, fin)
                 // The peer's acknowledgement of our FIN and the transmission of its FIN that
                 // we received, both in the peer's sending order.
-                let peerAck = peer.ackedPeerFin?.index
-                if let received = side.receivedPeerFinIndex {
-                    if let peerAck, peerAck < received {
-                        path += [.finWait2, .timeWait]
-                    } else if let peerAck, peerAck == received {
-                        path.append(.timeWait)
+                if let received {
+                    if let peerAck, peerAck.index < received.index {
+                        step(.finWait2, role.peer, peerAck)
+                        step(.timeWait, role.peer, received)
+                    } else if let peerAck, peerAck.index == received.index {
+                        step(.timeWait, role.peer, received)
                     } else {
-                        path.append(.closing)
-                        if peerAck != nil { path.append(.timeWait) }
+                        step(.closing, role.peer, received)
+                        if let peerAck { step(.timeWait, role.peer, peerAck) }
                     }
-                } else if peerAck != nil {
-                    path.append(.finWait2)
+                } else if let peerAck {
+                    step(.finWait2, role.peer, peerAck)
                 }
             }
         }
-        if pair.resetTime != nil, path.last != .closed { path.append(.closed) }
-        return path
+        if let reset = pair.resetTime, let by = pair.resetBy, steps.last?.state != .closed {
+            step(.closed, by, SegmentMark(index: pair.resetIndex, time: reset))
+        }
+        return steps
     }
 
     /// SPEC §3. FINs sent after an accepted RST were never recorded, so "both FINs" here

@@ -1,3 +1,4 @@
+import FinscopeWire
 /// One of an endpoint's own segments: its place in the endpoint's sending order (the
 /// order of its segments in the capture) and its time.
 struct SegmentMark: Equatable {
@@ -22,6 +23,10 @@ struct EndpointState {
     /// At the first transmission of its FIN: time since the flow's last payload-carrying
     /// segment (either direction), or since its first segment when none carried payload.
     var idleBeforeFin: Nanoseconds = 0
+    /// Time of the latest transmission of its FIN so far.
+    var finLastTransmissionTime: Nanoseconds = 0
+    /// Time of the transmission of the peer's FIN this endpoint received.
+    var receivedPeerFinTime: Nanoseconds = 0
 
     /// Segments this endpoint sent so far (duplicates excluded): the next one's index.
     var sent: UInt32 = 0
@@ -40,6 +45,7 @@ struct EndpointState {
     /// The ack carried by the first transmission of its FIN (valid when `finFirstHasAck`).
     var finFirstAck: UInt32 = 0
     var finRetransmits: UInt32 = 0
+    private var alternateISNStorage: UInt32 = 0
     private var finIndex: UInt32 = .max
     private var finLastIndex: UInt32 = .max
     private var ackedPeerFinIndex: UInt32 = .max
@@ -150,13 +156,22 @@ struct EndpointState {
     /// Own segments after `ackedPeerFin` and before its FIN or a reset (close-wait activity).
     var closeWaitActivity: Activity {
         get { Activity(rawValue: activities & 0x3) ?? .data }
-        set { activities = activities & ~0x3 | newValue.rawValue }
+        set { activities = activities & ~0x3 | newValue.rawValue }  // bits 0-1
     }
 
     /// The peer's segments after this endpoint's FIN (fin-unacked activity).
     var peerActivityAfterFin: Activity {
         get { Activity(rawValue: activities >> 2 & 0x3) ?? .data }
-        set { activities = activities & 0x3 | newValue.rawValue << 2 }
+        set { activities = activities & ~0xC | newValue.rawValue << 2 }  // bits 2-3; bit 4: alternateISN
+    }
+
+    /// The ISN of an earlier SYN+ACK that a later one with another ISN replaced.
+    var alternateISN: UInt32? {
+        get { activities & 0x10 != 0 ? alternateISNStorage : nil }
+        set {
+            alternateISNStorage = newValue ?? 0
+            activities = newValue == nil ? activities & ~0x10 : activities | 0x10
+        }
     }
 
     /// This endpoint acknowledged the peer's FIN before (or with) its own FIN, or never sent one.

@@ -2,7 +2,7 @@ import FinscopeWire
 
 /// A connection's identity: the unordered pair of endpoints plus IP version (the version
 /// is part of `IPAddress`). Stored in canonical order, lower endpoint first.
-struct FlowKey: Equatable {
+public struct FlowKey: Equatable, Sendable {
     var lowHigh: UInt64
     var lowLow: UInt64
     var highHigh: UInt64
@@ -12,7 +12,7 @@ struct FlowKey: Equatable {
     var isIPv6: Bool
 
     @inline(__always)
-    init(_ segment: TCPSegment) {
+    public init(_ segment: TCPSegment) {
         self.init(segment.source, segment.sourcePort, segment.destination, segment.destinationPort)
     }
 
@@ -39,35 +39,66 @@ struct FlowKey: Equatable {
                         port: highPort)
     }
 
-    /// A cheap, well-mixed hash (multiply-xorshift); SipHash is more than a flow table
-    /// keyed by captured traffic needs here.
+    /// The key's hash under `seed`: a keyed multiply-fold mix (as wyhash folds 128-bit
+    /// products), so that without the seed nobody can choose addresses that collide. The
+    /// unkeyed mixer this replaced was invertible: sources in one IPv6 /64 could be picked
+    /// to land every SYN on one probe chain (quadratic time, issue 10).
     @inline(__always)
-    var hash32: UInt32 { UInt32(truncatingIfNeeded: hashValue64 >> 32) }
+    func hash(_ seed: HashSeed) -> UInt32 {
+        let ports = UInt64(lowPort) << 32 | UInt64(highPort) << 16 | (isIPv6 ? 1 : 0)
+        var h = Self.fold(lowLow ^ seed.a, highLow ^ seed.b)
+        h = Self.fold(h ^ lowHigh ^ seed.c, highHigh ^ ports ^ seed.d)
+        return UInt32(truncatingIfNeeded: h ^ h >> 32)
+    }
 
     @inline(__always)
-    var hashValue64: UInt64 {
-        var h = lowLow &* 0x9E37_79B9_7F4A_7C15
-        h ^= highLow &* 0xC2B2_AE3D_27D4_EB4F
-        h ^= (lowHigh ^ (highHigh &* 0x1656_67B1_9E37_79F9)) &* 0x27D4_EB2F_1656_67C5
-        h ^= UInt64(lowPort) << 16 | UInt64(highPort) << 32 | (isIPv6 ? 1 : 0)
-        h ^= h >> 29
-        h &*= 0xBF58_476D_1CE4_E5B9
-        h ^= h >> 32
-        return h
+    static func fold(_ x: UInt64, _ y: UInt64) -> UInt64 {
+        let product = x.multipliedFullWidth(by: y)
+        return product.high ^ product.low
+    }
+}
+
+/// The secret that keys the flow table's hash: random per process (as Suricata seeds
+/// `hash_rand` at start-up), drawn again if a probe chain ever grows too long.
+public struct HashSeed: Equatable, Sendable {
+    var a, b, c, d: UInt64
+
+    /// A fresh seed from the system's random source.
+    public static func random() -> HashSeed {
+        var generator = SystemRandomNumberGenerator()
+        // Odd multiplicands keep every input bit alive in the products.
+        return HashSeed(a: generator.next() | 1, b: generator.next() | 1, c: generator.next() | 1, d: generator.next() | 1)
+    }
+
+    /// A fixed seed, for tests that need the same hashes twice.
+    public init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
+        self.a = a
+        self.b = b
+        self.c = c
+        self.d = d
     }
 }
 
 /// Open-addressing (linear probing) index from a flow's hash to its slot in the flow
 /// store: 8 bytes a slot (a 32-bit hash and the slot number). Keys live once, in the flows
 /// themselves; a probe compares the stored hash first and the flow's key only on a match.
+///
+/// Probe chains are bounded: a new flow's entry never lands more than `maximumDistance`
+/// slots past its home (insertion refuses, and the tracker then re-seeds and rebuilds;
+/// backward-shift removal only shortens distances). `longestDistance` bounds every entry's
+/// distance, so a lookup, hit or miss, reads at most that many slots plus one.
 struct FlowTable {
     private struct Entry {
         var hash: UInt32
         var slot: Int32  // -1: empty
     }
+    /// Far beyond what a keyed hash at ≤ 75 % load produces by chance (expected chain ~2.5).
+    static let maximumDistance = 48
     private var entries: [Entry]
     private var mask: Int
     private(set) var count = 0
+    /// No entry lies farther than this from its home slot.
+    private(set) var longestDistance = 0
 
     init(capacity: Int = 1024) {
         var size = 16
@@ -80,31 +111,45 @@ struct FlowTable {
     @inline(__always)
     func find(hash: UInt32, matches: (Int) -> Bool) -> Int? {
         var position = Int(hash) & mask
-        while true {
+        for _ in 0...longestDistance {
             let entry = entries[position]
             if entry.slot < 0 { return nil }
             if entry.hash == hash, matches(Int(entry.slot)) { return Int(entry.slot) }
             position = (position + 1) & mask
         }
+        return nil
     }
 
-    /// Adds a flow known to be absent.
-    mutating func insert(hash: UInt32, slot: Int) {
+    /// Adds a flow known to be absent; false (nothing added) when its chain would pass
+    /// `maximumDistance`: the hash is under attack or unlucky, and the caller re-seeds.
+    mutating func insert(hash: UInt32, slot: Int, bounded: Bool = true) -> Bool {
         if (count + 1) * 4 > entries.count * 3 { grow() }
         var position = Int(hash) & mask
-        while entries[position].slot >= 0 { position = (position + 1) & mask }
+        var distance = 0
+        while entries[position].slot >= 0 {
+            distance += 1
+            if bounded, distance > Self.maximumDistance { return false }
+            position = (position + 1) & mask
+        }
         entries[position] = Entry(hash: hash, slot: Int32(slot))
         count += 1
+        longestDistance = max(longestDistance, distance)
+        return true
     }
 
     /// Removes the entry for `slot`, shifting later entries of its probe run back (no tombstones).
     mutating func remove(hash: UInt32, slot: Int) {
         var position = Int(hash) & mask
-        while true {
+        var found = false
+        for _ in 0...longestDistance {
             if entries[position].slot < 0 { return }
-            if entries[position].slot == Int32(slot) { break }
+            if entries[position].slot == Int32(slot) {
+                found = true
+                break
+            }
             position = (position + 1) & mask
         }
+        guard found else { return }
         var hole = position
         var next = (hole + 1) & mask
         while entries[next].slot >= 0 {
@@ -121,12 +166,24 @@ struct FlowTable {
         count -= 1
     }
 
+    /// Empties the table and makes it at least `capacity` flows big (for a rebuild under a new seed).
+    mutating func reset(capacity: Int) {
+        var size = max(16, entries.count)
+        while size < capacity * 2 { size <<= 1 }
+        entries = Array(repeating: Entry(hash: 0, slot: -1), count: size)
+        mask = size - 1
+        count = 0
+        longestDistance = 0
+    }
+
     private mutating func grow() {
         let old = entries
         entries = Array(repeating: Entry(hash: 0, slot: -1), count: old.count * 2)
         mask = entries.count - 1
         count = 0
-        for entry in old where entry.slot >= 0 { insert(hash: entry.hash, slot: Int(entry.slot)) }
+        longestDistance = 0
+        // Every flow must stay findable: no bound here (`longestDistance` records the result).
+        for entry in old where entry.slot >= 0 { _ = insert(hash: entry.hash, slot: Int(entry.slot), bounded: false) }
     }
 }
 

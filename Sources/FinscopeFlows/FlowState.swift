@@ -9,7 +9,6 @@ struct FlowState {
     var clientSide = EndpointState()
     var serverSide = EndpointState()
     var pair: PairState
-    private var replacedTime: Nanoseconds = .min
     /// 0 marks a free slot in the tracker (ids start at 1).
     var id: Int
     var roles: RoleOrigin
@@ -43,12 +42,6 @@ struct FlowState {
     var client: EndpointAddress { clientIsLow ? key.lowEndpoint : key.highEndpoint }
     var server: EndpointAddress { clientIsLow ? key.highEndpoint : key.lowEndpoint }
 
-    /// Set when a new connection on the same 4-tuple (port reuse) replaced this one.
-    var replacedAt: Nanoseconds? {
-        get { replacedTime == .min ? nil : replacedTime }
-        set { replacedTime = newValue ?? .min }
-    }
-
     /// Both FINs acknowledged, or an accepted RST: nothing more can change but `resetAt`.
     var isClosed: Bool {
         pair.resetTime != nil
@@ -77,16 +70,21 @@ struct FlowState {
             && clientSide.hasISN && segment.sequence == clientSide.isn
     }
 
-    /// Feeds one segment; returns false when it was a capture duplicate.
+    /// Feeds one segment; says where it landed (sender, its place in the sender's order,
+    /// whether it was a capture duplicate).
     @inline(__always)
-    mutating func process(_ segment: TCPSegment, at time: Nanoseconds) -> Bool {
-        if role(ofSource: segment) == .client {
-            return Self.step(segment, at: time, sender: &clientSide, receiver: &serverSide,
-                             senderRole: .client, flow: &pair)
+    mutating func process(_ segment: TCPSegment, at time: Nanoseconds) -> SegmentPlacement {
+        let sender = role(ofSource: segment)
+        let fresh: Bool
+        let index: UInt32
+        if sender == .client {
+            fresh = Self.step(segment, at: time, sender: &clientSide, receiver: &serverSide, senderRole: .client, flow: &pair)
+            index = clientSide.sent &- 1
         } else {
-            return Self.step(segment, at: time, sender: &serverSide, receiver: &clientSide,
-                             senderRole: .server, flow: &pair)
+            fresh = Self.step(segment, at: time, sender: &serverSide, receiver: &clientSide, senderRole: .server, flow: &pair)
+            index = serverSide.sent &- 1
         }
+        return SegmentPlacement(flowID: id, sender: sender, index: index, duplicate: !fresh)
     }
 
     /// The pair-level facts, passed by reference next to the two endpoints.
@@ -96,6 +94,8 @@ struct FlowState {
         var lastPayloadAt: Nanoseconds = 0
         private var resetStorage: Nanoseconds = .min
         var ignoredResets: UInt32 = 0
+        /// The first accepted RST's place in its sender's (`resetBy`'s) order.
+        var resetIndex: UInt32 = 0
         /// The client acknowledged the server's SYN, or the flow was first seen mid-connection.
         var established: Bool
         var resetBy: Role?
@@ -123,10 +123,9 @@ struct FlowState {
         let ack = segment.acknowledgment
         let length = segment.payloadLength
 
-        // A capture duplicate repeats the previous segment in this direction within 1 ms.
-        if sender.hasLast, sender.lastSeq == seq, sender.lastAck == ack, sender.lastFlags == flags.rawValue,
-           sender.lastLength == length, sender.lastWindow == segment.window,
-           time >= sender.lastTime, time - sender.lastTime <= 1_000_000 {
+        if sender.hasLast, CaptureDuplicate.repeats(segment, at: time, seq: sender.lastSeq, ack: sender.lastAck,
+                                                    flags: sender.lastFlags, length: sender.lastLength,
+                                                    window: sender.lastWindow, previousTime: sender.lastTime) {
             sender.lastTime = time
             return false
         }
@@ -142,14 +141,21 @@ struct FlowState {
         let mark = SegmentMark(index: sender.sent, time: time)
         sender.sent &+= 1
 
+        // An RST is handled before anything else, as RFC 9293 §3.10.7 checks the RST bit
+        // before the SYN bit (and Linux's tcp_validate_incoming does likewise): a segment
+        // with SYN and RST is an RST, never a new connection or an ISN.
         if flags.contains(.rst) {
             // RSTs acknowledge nothing; an ignored one is discarded whole.
-            if acceptsReset(segment, sender: sender, receiver: receiver, senderRole: senderRole, flow: flow) {
-                if sender.resetAt == nil { sender.resetAt = time }
-                if flow.resetTime == nil {
-                    flow.resetTime = time
-                    flow.resetBy = senderRole
-                }
+            let accepted = acceptsReset(segment, sender: sender, receiver: receiver, senderRole: senderRole, flow: flow)
+            if flow.resetTime != nil {
+                // After the first accepted RST nothing changes but `resetAt` (SPEC §2): a later
+                // RST is neither a new reset nor an ignored one.
+                if accepted, sender.resetAt == nil { sender.resetAt = time }
+            } else if accepted {
+                sender.resetAt = time
+                flow.resetTime = time
+                flow.resetBy = senderRole
+                flow.resetIndex = mark.index
             } else {
                 flow.ignoredResets &+= 1
             }
@@ -158,6 +164,9 @@ struct FlowState {
         if flow.resetTime != nil { return true }
 
         if flags.contains(.syn) {
+            // A second SYN+ACK with another ISN (a server that answered a retransmitted SYN
+            // anew): the client may acknowledge either, so the earlier one is kept too.
+            if flags.contains(.ack), sender.sawSYNACK, sender.isn != seq { sender.alternateISN = sender.isn }
             sender.hasISN = true
             sender.isn = seq
             sender.windowScale = segment.windowScale
@@ -190,7 +199,11 @@ struct FlowState {
             sender.ackWindowFromSYN = flags.contains(.syn)
             if !flow.established, senderRole == .client {
                 if receiver.sawSYNACK {
-                    if seqAtOrAfter(ack, receiver.isn &+ 1) { flow.established = true }
+                    // The ACK of either SYN+ACK establishes the connection (SPEC §2).
+                    if seqAtOrAfter(ack, receiver.isn &+ 1)
+                        || receiver.alternateISN.map({ ack == $0 &+ 1 }) == true {
+                        flow.established = true
+                    }
                 } else if sender.sawSYN, !flags.contains(.syn) {
                     flow.established = true
                 }
@@ -198,6 +211,7 @@ struct FlowState {
             if receiver.fin != nil, sender.ackedPeerFin == nil, seqAtOrAfter(ack, receiver.finSeq &+ 1) {
                 sender.ackedPeerFin = mark
                 sender.receivedPeerFinIndex = receiver.finLastTransmissionIndex
+                sender.receivedPeerFinTime = receiver.finLastTransmissionTime
             }
         }
 
@@ -213,11 +227,13 @@ struct FlowState {
                    seqAtOrAfter(receiver.ackValue, sender.finSeq &+ 1) {
                     receiver.ackedPeerFin = SegmentMark(index: receiver.sent - 1, time: receiver.lastTime)
                     receiver.receivedPeerFinIndex = mark.index
+                    receiver.receivedPeerFinTime = time
                 }
             } else {
                 sender.finRetransmits &+= 1
             }
             sender.finLastTransmissionIndex = mark.index
+            sender.finLastTransmissionTime = time
         }
 
         if length > 0 { flow.lastPayloadAt = time }

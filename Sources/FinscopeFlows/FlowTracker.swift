@@ -7,26 +7,39 @@ import FinscopeWire
 /// little (late ACKs and RSTs still find it), idle flows expire when an idle timeout is set,
 /// and at `maxFlows` the oldest of a few sampled flows is evicted. A cursor sweeps a couple
 /// of slots per segment, so this costs O(1) per packet with no periodic pauses.
-public struct FlowTracker {
+///
+/// Not copyable: it owns its flow store, and a copy would share the slots while forking
+/// the index, after which both would report wrong flows.
+public struct FlowTracker: ~Copyable {
+    /// Every default in one place; the command line's options start from these.
+    public enum Defaults {
+        public static let closeWaitThreshold: Nanoseconds = 5_000_000_000
+        /// About 350 MB of flow state at the cap (docs/hostile-input.md).
+        public static let maxFlows = 1_000_000
+        /// Live mode's idle timeout; offline, flows never expire for idleness.
+        public static let liveIdleTimeout: Nanoseconds = 300_000_000_000
+        /// Linux's TIME_WAIT: later than that, the kernel itself no longer knows the connection.
+        public static let closedLinger: Nanoseconds = 60_000_000_000
+    }
+
     public struct Configuration: Sendable {
         /// A CLOSE_WAIT (or unacknowledged FIN) lasting at least this long is a finding.
-        public var closeWaitThreshold: Nanoseconds = 5_000_000_000
+        public var closeWaitThreshold: Nanoseconds
         /// Flows with no segment for this long are reported and dropped; nil keeps them
         /// (offline default). Flows holding an endpoint in CLOSE_WAIT never expire this way:
         /// silence is what a leak looks like.
         public var idleTimeout: Nanoseconds?
         /// How long a completely closed flow stays in the table for late segments (a
-        /// retransmitted FIN, an RST after the close). 60 s is Linux's TIME_WAIT: later than
-        /// that, the kernel itself no longer knows the connection.
-        public var closedLinger: Nanoseconds = 60_000_000_000
+        /// retransmitted FIN, an RST after the close).
+        public var closedLinger: Nanoseconds
         /// The most flows tracked at once; beyond it the oldest sampled flow is evicted.
-        public var maxFlows: Int = 2_000_000
+        public var maxFlows: Int
         /// Keep every finished flow's report (for `--json`/`--flows`), or only those with
         /// findings (counts are kept either way).
         public var retainAllFlows = true
 
-        public init(closeWaitThreshold: Nanoseconds = 5_000_000_000, idleTimeout: Nanoseconds? = nil,
-                    closedLinger: Nanoseconds = 60_000_000_000, maxFlows: Int = 2_000_000,
+        public init(closeWaitThreshold: Nanoseconds = Defaults.closeWaitThreshold, idleTimeout: Nanoseconds? = nil,
+                    closedLinger: Nanoseconds = Defaults.closedLinger, maxFlows: Int = Defaults.maxFlows,
                     retainAllFlows: Bool = true) {
             self.closeWaitThreshold = closeWaitThreshold
             self.idleTimeout = idleTimeout
@@ -38,6 +51,10 @@ public struct FlowTracker {
 
     public let configuration: Configuration
     private var table = FlowTable()
+    /// The flow table's hash key (see `HashSeed`).
+    private var seed: HashSeed
+    /// Times the table was rebuilt under a new seed because a probe chain grew too long.
+    public private(set) var reseeds = 0
     /// Flow slots; evicted slots are reused through `freeSlots`. A free slot has `id == 0`
     /// (ids start at 1). Accessed in place: the ~250-byte flows are never copied out.
     private let slots = FlowStore()
@@ -57,19 +74,22 @@ public struct FlowTracker {
     /// replaced, idle, evicted, or `finishAll`): lets `--ndjson` stream flows as they finish.
     public var finishedHandler: ((FlowReport) -> Void)?
 
-    public init(configuration: Configuration = Configuration()) {
+    public init(configuration: Configuration = Configuration(), seed: HashSeed = .random()) {
         self.configuration = configuration
+        self.seed = seed
     }
 
     /// Flows in the table now.
     public var trackedFlows: Int { activeFlows }
 
-    /// One decoded segment: one flow-table lookup, then fixed-size state updates.
+    /// One decoded segment: one flow-table lookup, then fixed-size state updates. Returns
+    /// where the segment landed (the second pass for ladders and exports uses it).
     @inline(__always)
-    public mutating func process(_ segment: TCPSegment, at time: Nanoseconds) {
+    @discardableResult
+    public mutating func process(_ segment: TCPSegment, at time: Nanoseconds) -> SegmentPlacement {
         segments += 1
         let key = FlowKey(segment)
-        let hash = key.hash32
+        let hash = key.hash(seed)
         var slot: Int
         if let found = table.find(hash: hash, matches: { slots[$0].key == key }) {
             slot = found
@@ -77,15 +97,16 @@ public struct FlowTracker {
             if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst),
                !slots[slot].isRetransmittedSYN(segment) {
                 // Port reuse: a new connection on the same 4-tuple ends the old one here.
-                slots[slot].replacedAt = time
-                finish(slot: slot, at: time)
+                finish(slot: slot, end: FlowEnd(reason: .replaced, at: time))
                 slot = startFlow(hash, segment, at: time)
             }
         } else {
             slot = startFlow(hash, segment, at: time)
         }
-        if !slots[slot].process(segment, at: time) { duplicates += 1 }
+        let placement = slots[slot].process(segment, at: time)
+        if placement.duplicate { duplicates += 1 }
         sweep(steps: 2, now: time)
+        return placement
     }
 
     private mutating func startFlow(_ hash: UInt32, _ segment: TCPSegment, at time: Nanoseconds) -> Int {
@@ -100,18 +121,29 @@ public struct FlowTracker {
             slot = slots.append(flow)
         }
         activeFlows += 1
-        table.insert(hash: hash, slot: slot)
+        if !table.insert(hash: hash, slot: slot) { reseed() }
         return slot
     }
 
+    /// A probe chain passed its bound: draw a new seed and rebuild the index, so traffic
+    /// crafted against one seed (or plain bad luck) cannot keep chains long.
+    private mutating func reseed() {
+        reseeds += 1
+        seed = .random()
+        table.reset(capacity: activeFlows)
+        for slot in 0..<slots.count where slots[slot].id != 0 {
+            _ = table.insert(hash: slots[slot].key.hash(seed), slot: slot, bounded: false)
+        }
+    }
+
     /// Reports the flow in `slot` and frees the slot.
-    private mutating func finish(slot: Int, at time: Nanoseconds) {
+    private mutating func finish(slot: Int, end: FlowEnd) {
         guard slots[slot].id != 0 else { return }
-        let report = slots[slot].report(captureEnd: time, threshold: configuration.closeWaitThreshold)
+        let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold)
         finishedTally.add(report)
         finishedHandler?(report)
         if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
-        table.remove(hash: slots[slot].key.hash32, slot: slot)
+        table.remove(hash: slots[slot].key.hash(seed), slot: slot)
         slots[slot].id = 0
         freeSlots.append(Int32(slot))
         activeFlows -= 1
@@ -131,10 +163,10 @@ public struct FlowTracker {
             let lastSeen = slots[slot].pair.lastSeen
             let idle = now - lastSeen
             if idle >= configuration.closedLinger, slots[slot].isClosed {
-                finish(slot: slot, at: lastSeen)
+                finish(slot: slot, end: FlowEnd(reason: .closed, at: lastSeen))
             } else if let timeout = configuration.idleTimeout, idle >= timeout, !slots[slot].holdsCloseWait {
                 expiredIdle += 1
-                finish(slot: slot, at: now)
+                finish(slot: slot, end: FlowEnd(reason: .idle, at: now))
             }
         }
     }
@@ -149,7 +181,9 @@ public struct FlowTracker {
         let open = (0..<slots.count).compactMap { slot in
             slots[slot].id == 0 ? nil : (id: slots[slot].id, slot: slot)
         }
-        for flow in open.sorted(by: { $0.id < $1.id }) { finish(slot: flow.slot, at: captureEnd) }
+        for flow in open.sorted(by: { $0.id < $1.id }) {
+            finish(slot: flow.slot, end: FlowEnd(reason: .captureEnd, at: captureEnd))
+        }
     }
 
     /// At capacity: evict the least recently active of a few sampled flows (approximate LRU).
@@ -180,7 +214,7 @@ public struct FlowTracker {
         sweepCursor = position
         guard victim >= 0, slots[victim].id != 0 else { return }
         evictedForCapacity += 1
-        finish(slot: victim, at: now)
+        finish(slot: victim, end: FlowEnd(reason: .evicted, at: now))
     }
 
     /// Every flow, finished or still tracked, as of `captureEnd`, in order of first appearance.
@@ -188,36 +222,12 @@ public struct FlowTracker {
         var tally = finishedTally
         var flows = finished
         for slot in 0..<slots.count where slots[slot].id != 0 {
-            let report = slots[slot].report(captureEnd: captureEnd, threshold: configuration.closeWaitThreshold)
+            let report = slots[slot].report(end: FlowEnd(reason: .captureEnd, at: captureEnd),
+                                            threshold: configuration.closeWaitThreshold)
             tally.add(report)
             if configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
         }
         flows.sort { $0.id < $1.id }
         return (flows, tally)
     }
-}
-
-/// Counts over every flow, kept even when individual reports are not.
-public struct FlowTally: Sendable, Equatable {
-    public var flows = 0
-    public var close = [Int](repeating: 0, count: CloseKind.allCases.count)
-    public var threeWay = [Int](repeating: 0, count: CloseKind.allCases.count)
-    /// Flows whose close is `reset` and whose first accepted RST came from the client.
-    public var resetByClient = 0
-    public var findings = [Int](repeating: 0, count: FindingKind.allCases.count)
-
-    public init() {}
-
-    public mutating func add(_ report: FlowReport) {
-        flows += 1
-        let kind = CloseKind.allCases.firstIndex(of: report.close)!
-        close[kind] += 1
-        if report.threeWay { threeWay[kind] += 1 }
-        if report.close == .reset, report.resetBy == .client { resetByClient += 1 }
-        for finding in report.findings { findings[FindingKind.allCases.firstIndex(of: finding.kind)!] += 1 }
-    }
-
-    public func count(_ kind: CloseKind) -> Int { close[CloseKind.allCases.firstIndex(of: kind)!] }
-    public func threeWayCount(_ kind: CloseKind) -> Int { threeWay[CloseKind.allCases.firstIndex(of: kind)!] }
-    public func count(_ kind: FindingKind) -> Int { findings[FindingKind.allCases.firstIndex(of: kind)!] }
 }

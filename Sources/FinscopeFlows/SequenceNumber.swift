@@ -1,3 +1,4 @@
+import FinscopeWire
 /// Serial-number arithmetic on 32-bit TCP sequence numbers (RFC 1982): `a` is "after"
 /// `b` when the wrapping distance from `b` to `a` is positive as a signed 32-bit value.
 /// Plain `<` on sequence numbers is wrong across wraparound; use these.

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+import FinscopeWire
 #endif
 
 /// Privilege separation for process attribution.

@@ -2,6 +2,7 @@
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+import FinscopeWire
 #endif
 
 /// A whole small file (`/proc` files report size 0, so read until EOF); nil when unreadable.

@@ -1,3 +1,4 @@
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeWire
 
@@ -85,17 +86,20 @@ public enum ProcessAttribution {
     public static func annotate(_ result: inout AnalysisResult, owners: CloseWaitOwners,
                                 local: Set<IPAddress>) -> [UInt32: Int] {
         var unreadable: [UInt32: Int] = [:]
-        for flowIndex in result.flows.indices {
-            let flow = result.flows[flowIndex]
-            for findingIndex in flow.findings.indices {
-                let finding = flow.findings[findingIndex]
-                guard finding.kind == .closeWait else { continue }
-                let pair = SocketPair(local: flow.address(of: finding.endpoint), remote: flow.address(of: finding.endpoint.peer))
-                guard LocalAddresses.isLocal(pair.local.ip, in: local) else { continue }
-                if let owner = owners.owners[pair] {
-                    result.flows[flowIndex].findings[findingIndex].process = owner
-                } else if let uid = owners.unreadable[pair] {
-                    unreadable[uid, default: 0] += 1
+        result.updateFlows { flows in
+            for flowIndex in flows.indices {
+                let flow = flows[flowIndex]
+                for findingIndex in flow.findings.indices {
+                    let finding = flow.findings[findingIndex]
+                    guard finding.kind == .closeWait else { continue }
+                    let pair = SocketPair(local: flow.address(of: finding.endpoint),
+                                          remote: flow.address(of: finding.endpoint.peer))
+                    guard LocalAddresses.isLocal(pair.local.ip, in: local) else { continue }
+                    if let owner = owners.owners[pair] {
+                        flows[flowIndex].findings[findingIndex].process = owner
+                    } else if let uid = owners.unreadable[pair] {
+                        unreadable[uid, default: 0] += 1
+                    }
                 }
             }
         }

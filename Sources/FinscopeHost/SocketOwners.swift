@@ -1,4 +1,5 @@
 import FinscopeFlows
+import FinscopeWire
 
 /// Which process holds a socket, found through `/proc/PID/fd/*` → `socket:[inode]`.
 ///

@@ -1,3 +1,4 @@
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeWire
 
@@ -7,12 +8,10 @@ public enum Diagnosis {
     /// The diagnosis of `group`; `flows` holds (at least) the group's flows by id.
     public static func text(_ group: FindingGroup, flows: [Int: FlowReport]) -> String {
         let members = group.flowIDs.compactMap { flows[$0] }
-        let findings = members.compactMap { flow in
-            flow.findings.first { $0.kind == group.kind && $0.endpoint == group.role }
-        }
-        let count = group.flowIDs.count
-        let who = "\(group.endpointIP) (\(group.role.rawValue), \(grouped(count)) connection\(count == 1 ? "" : "s")"
-            + "\(portsText(group, members))"
+        let findings = members.compactMap(group.finding(in:))
+        let who = group.role == .client
+            ? "\(group.endpointIP) (client, \(group.connectionsText), \(group.portsText))"
+            : "\(group.service) (server, \(group.connectionsText) from \(group.peerText))"
         let spread = "median \(durationText(group.medianDuration)), max \(durationText(group.maxDuration))"
         let peerRole = group.role.peer.rawValue
         var sentences: [String] = []
@@ -21,14 +20,14 @@ public enum Diagnosis {
             let typical = group.role == .client
                 ? "typically HTTP responses never released or a pool that keeps dead connections"
                 : "typically a request handler that does not close its socket when the client hangs up"
-            sentences.append("\(who) acknowledged \(group.peer)'s FIN and never closed (\(spread) in CLOSE_WAIT "
+            sentences.append("\(who) acknowledged \(group.peerText)'s FIN and never closed (\(spread) in CLOSE_WAIT "
                 + "when the capture ended): the program using these sockets does not close connections its "
                 + "peer has closed — \(typical).")
             if let idle = idleSentence(members, peer: group.role.peer) { sentences.append(idle) }
             sentences += activitySentence(findings, role: group.role)
         case .slowClose:
             let endings = endingsText(findings)
-            var sentence = "\(who) sat in CLOSE_WAIT after \(group.peer)'s FIN for \(spread) before \(endings): "
+            var sentence = "\(who) sat in CLOSE_WAIT after \(group.peerText)'s FIN for \(spread) before \(endings): "
                 + "a leak released late"
             if findings.count >= 2, let typical = similar(findings.map(\.duration)) {
                 sentence += " — each after ~\(approximateText(typical)), which points to a timer (a pool's idle "
@@ -39,7 +38,7 @@ public enum Diagnosis {
             sentences.append(sentence)
             if let idle = idleSentence(members, peer: group.role.peer) { sentences.append(idle) }
         case .finUnacked:
-            sentences.append("\(who) sent a FIN that \(group.peer) never acknowledged (\(spread) until the capture ended).")
+            sentences.append("\(who) sent a FIN that \(group.peerText) never acknowledged (\(spread) until the capture ended).")
             let answered = findings.filter { $0.activity != .silent }.count
             if answered == 0 {
                 sentences.append("The \(peerRole) sent nothing afterwards: it is gone (crashed, unplugged, its state "
@@ -52,15 +51,6 @@ public enum Diagnosis {
             }
         }
         return sentences.joined(separator: " ")
-    }
-
-    /// ", ephemeral ports 40112–60871", ", port 40001".
-    static func portsText(_ group: FindingGroup, _ members: [FlowReport]) -> String {
-        let ports = members.map { $0.address(of: group.role).port }
-        guard let low = ports.min(), let high = ports.max() else { return ")" }
-        let ephemeral = group.role == .client && low >= 1024 ? "ephemeral " : ""
-        if low == high { return ", port \(low))" }
-        return ", \(ephemeral)ports \(low)–\(high))"
     }
 
     /// What the idle time before the peer's FIN says: a keep-alive timeout, or a close
@@ -130,10 +120,7 @@ public enum Diagnosis {
         return close * 5 >= values.count * 4 ? mid : nil
     }
 
-    static func median(_ sorted: [Nanoseconds]) -> Nanoseconds {
-        let mid = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-    }
+    static func median(_ values: [Nanoseconds]) -> Nanoseconds { FindingGroup.median(values) }
 
     /// A round figure for "~60 s": whole seconds from 10 s to 2 min.
     static func approximateText(_ value: Nanoseconds) -> String {
@@ -141,23 +128,26 @@ public enum Diagnosis {
         return durationText(value)
     }
 
-    /// A Wireshark display filter for the group's connections.
-    public static func wiresharkFilter(_ group: FindingGroup, flows: [Int: FlowReport]) -> String {
-        let field = group.endpointIP.isIPv6 ? "ipv6.addr" : "ip.addr"
-        var parts = ["\(field)==\(group.endpointIP)"]
-        if group.peer.ip != group.endpointIP {
-            parts.append("\(group.peer.ip.isIPv6 ? "ipv6.addr" : "ip.addr")==\(group.peer.ip)")
+    /// A Wireshark display filter that selects exactly the group's connections, in the
+    /// syntax Wireshark 4.0 accepts (sets with commas): the service's address and port,
+    /// then, per client address, the set of client ports.
+    /// `ip.addr==10.0.0.5 && tcp.port==8282 && (ip.addr==10.0.0.9 && tcp.port in {40001, 40007})`.
+    public static func wiresharkFilter(_ group: FindingGroup) -> String {
+        func field(_ ip: IPAddress) -> String { ip.isIPv6 ? "ipv6.addr" : "ip.addr" }
+        var byClient: [IPAddress: Set<UInt16>] = [:]
+        for member in group.members {
+            let client = member.client(role: group.role, endpointIP: group.endpointIP)
+            byClient[client.ip, default: []].insert(client.port)
         }
-        parts.append("tcp.port==\(group.peer.port)")
-        let ports = Set(group.flowIDs.compactMap { flows[$0]?.address(of: group.role).port }).sorted()
-        if ports.count == 1 {
-            if ports[0] != group.peer.port { parts.append("tcp.port==\(ports[0])") }
-        } else if ports.count <= 20 {
-            parts.append("tcp.port in {" + ports.map(String.init).joined(separator: " ") + "}")
-        } else if let low = ports.first, let high = ports.last {
-            parts.append("tcp.port in {\(low)..\(high)}")
+        let clauses = byClient.keys.sorted().map { ip -> String in
+            let ports = byClient[ip]!.sorted()
+            let portTest = ports.count == 1 ? "tcp.port==\(ports[0])"
+                : "tcp.port in {" + ports.map(String.init).joined(separator: ", ") + "}"
+            return ip == group.service.ip ? portTest : "\(field(ip))==\(ip) && \(portTest)"
         }
-        return parts.joined(separator: " && ")
+        let service = "\(field(group.service.ip))==\(group.service.ip) && tcp.port==\(group.service.port)"
+        if clauses.count == 1 { return service + " && " + clauses[0] }
+        return service + " && (" + clauses.map { "(\($0))" }.joined(separator: " || ") + ")"
     }
 }
 

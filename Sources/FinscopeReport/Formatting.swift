@@ -1,4 +1,6 @@
+import FinscopeFindings
 import FinscopeFlows
+import FinscopeWire
 
 /// Exact decimal seconds from nanoseconds, microsecond precision: "1700000000.123456".
 public func secondsText(_ nanoseconds: Nanoseconds) -> String {

@@ -1,3 +1,4 @@
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeWire
 
@@ -54,16 +55,17 @@ public enum HTMLReport {
             html += "<p>No endpoint stayed in CLOSE_WAIT or left a FIN unacknowledged for "
                 + "\(durationText(result.closeWaitThreshold)) or more.</p>\n"
         } else {
-            html += "<table><thead><tr><th>finding</th><th>stuck endpoint</th><th>peer</th><th>connections</th>"
+            html += "<table><thead><tr><th>finding</th><th>stuck endpoint</th><th>service</th><th>peer</th><th>connections</th>"
                 + "<th>median</th><th>max</th></tr></thead><tbody>\n"
             for group in result.groups {
                 html += "<tr class=\"\(group.kind.rawValue)\"><td><span class=\"tag\">\(group.kind.rawValue)</span></td>"
                     + "<td>\(escape(group.endpointIP.description)) (\(group.role.rawValue))</td>"
-                    + "<td>\(escape(group.peer.description))</td><td class=\"num\">\(grouped(group.flowIDs.count))</td>"
+                    + "<td>\(escape(group.service.description))</td><td>\(escape(group.peerText))</td>"
+                    + "<td class=\"num\">\(grouped(group.flowCount))</td>"
                     + "<td class=\"num\">\(durationText(group.medianDuration))</td>"
                     + "<td class=\"num\">\(durationText(group.maxDuration))</td></tr>\n"
-                html += "<tr class=\"detail\"><td></td><td colspan=\"5\"><p>\(escape(Diagnosis.text(group, flows: flowsByID)))</p>"
-                    + "<p class=\"filter\">Wireshark: <code>\(escape(Diagnosis.wiresharkFilter(group, flows: flowsByID)))</code></p>"
+                html += "<tr class=\"detail\"><td></td><td colspan=\"6\"><p>\(escape(Diagnosis.text(group, flows: flowsByID)))</p>"
+                    + "<p class=\"filter\">Wireshark: <code>\(escape(Diagnosis.wiresharkFilter(group)))</code></p>"
                     + "<p class=\"dim\">flows: \(group.flowIDs.prefix(20).map { "#\($0)" }.joined(separator: ", "))"
                     + "\(group.flowIDs.count > 20 ? " … (+\(group.flowIDs.count - 20) more)" : "")</p></td></tr>\n"
             }
@@ -83,16 +85,17 @@ public enum HTMLReport {
 
     // MARK: Timeline
 
-    /// Intervals during which an endpoint sat in CLOSE_WAIT: from its acknowledgement of
-    /// the peer's FIN to its own FIN, the first accepted RST, or the capture's end.
+    /// Intervals during which an endpoint sat in CLOSE_WAIT, from the analysis's own
+    /// transitions: from entering CLOSE_WAIT to the endpoint's next state, or else to the
+    /// flow's end (the capture's end, or the new connection that replaced it on its 4-tuple).
     public static func closeWaitIntervals(_ result: AnalysisResult) -> [(start: Nanoseconds, end: Nanoseconds)] {
-        let captureEnd = result.source.end ?? 0
         var intervals: [(Nanoseconds, Nanoseconds)] = []
         for flow in result.flows {
-            for role in Role.allCases where flow.endpoint(role).path.contains(.closeWait) {
-                guard let start = flow.endpoint(role.peer).finAckedAt else { continue }
-                let reset = flow.resetBy.flatMap { flow.endpoint($0).resetAt }
-                let end = flow.endpoint(role).finAt ?? reset ?? max(captureEnd, flow.lastSeen)
+            for role in Role.allCases {
+                let steps = flow.transitions.filter { $0.endpoint == role }
+                guard let enter = steps.firstIndex(where: { $0.state == .closeWait }) else { continue }
+                let start = steps[enter].time
+                let end = enter + 1 < steps.count ? steps[enter + 1].time : flow.end.at
                 intervals.append((start, max(start, end)))
             }
         }

@@ -1,3 +1,4 @@
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeWire
 
@@ -138,8 +139,19 @@ public enum JSONReport {
                     json.field("role") { json.string(group.role.rawValue) }
                 }
             }
-            json.field("peer") { address(group.peer, json) }
-            json.field("flows") { json.number(group.flowIDs.count) }
+            json.field("service") { address(group.service, json) }
+            json.field("peer") {
+                if let peer = group.peer {
+                    json.object {
+                        json.field("ip") { json.string(peer.ip.description) }
+                        json.field("port") { json.optionalNumber(peer.port.map(Int.init)) }
+                    }
+                } else {
+                    json.null()
+                }
+            }
+            json.field("peers") { json.number(group.peers) }
+            json.field("flows") { json.number(group.flowCount) }
             json.field("maxSeconds") { json.time(group.maxDuration) }
             json.field("medianSeconds") { json.time(group.medianDuration) }
             json.field("flowIds") { json.array(group.flowIDs) { json.number($0) } }
@@ -188,6 +200,14 @@ final class JSONWriter {
 
     func number(_ value: Int) {
         text += String(value)
+    }
+
+    func optionalNumber(_ value: Int?) {
+        if let value { number(value) } else { null() }
+    }
+
+    func null() {
+        text += "null"
     }
 
     func bool(_ value: Bool) {

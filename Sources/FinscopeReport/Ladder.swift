@@ -1,13 +1,17 @@
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeWire
 
-/// One captured segment of a flow, for a ladder diagram.
+/// One captured segment of a flow, for a ladder diagram, with where the analysis placed
+/// it (its sender, its place in the sender's order, whether it was a capture duplicate).
 public struct LadderSegment: Sendable, Equatable {
     public var time: Nanoseconds
     public var segment: TCPSegment
-    public init(time: Nanoseconds, segment: TCPSegment) {
+    public var placement: SegmentPlacement
+    public init(time: Nanoseconds, segment: TCPSegment, placement: SegmentPlacement) {
         self.time = time
         self.segment = segment
+        self.placement = placement
     }
 }
 
@@ -16,8 +20,9 @@ public struct LadderSegment: Sendable, Equatable {
 /// sequence number of the first FIN sent, `y` of the second), the time offset, and each
 /// endpoint's state written beside the row where it changes.
 ///
-/// The states are the flow's `path` from the analysis, placed at the segments that caused
-/// each step (SPEC §2), so the diagram and the report cannot disagree.
+/// The states are the analysis's own transitions (`FlowReport.transitions`), drawn at the
+/// segments that caused them: the ladder applies no TCP rule of its own, so the diagram
+/// and the report cannot disagree.
 public enum Ladder {
     public enum Direction: Sendable, Equatable { case toServer, toClient }
 
@@ -48,82 +53,35 @@ public enum Ladder {
     // MARK: Model
 
     public static func model(_ flow: FlowReport, segments: [LadderSegment]) -> Model {
-        let fromClient = segments.map {
-            $0.segment.source == flow.client.ip && $0.segment.sourcePort == flow.client.port
-        }
-        func side(_ i: Int) -> Role { fromClient[i] ? .client : .server }
+        let fromClient = segments.map { $0.placement.sender == .client }
+        func side(_ i: Int) -> Role { segments[i].placement.sender }
+        let duplicate = segments.map(\.placement.duplicate)
+        // The row of each of the flow's own segments (duplicates never cause a state).
+        var rowOf: [SegmentRef: Int] = [:]
+        for i in segments.indices where !duplicate[i] { rowOf[segments[i].placement.ref] = i }
 
-        // Capture duplicates: identical to the previous segment in that direction within 1 ms.
-        var duplicate = [Bool](repeating: false, count: segments.count)
-        var previous: [Role: Int] = [:]
-        for i in segments.indices {
-            if let p = previous[side(i)] {
-                let a = segments[p].segment, b = segments[i].segment
-                duplicate[i] = a.sequence == b.sequence && a.acknowledgment == b.acknowledgment && a.flags == b.flags
-                    && a.payloadLength == b.payloadLength && a.window == b.window
-                    && segments[i].time - segments[p].time <= 1_000_000 && segments[i].time >= segments[p].time
-            }
-            previous[side(i)] = i
-        }
-        let live = segments.indices.filter { !duplicate[$0] }
-
-        // Each side's first FIN and its sequence number F (SPEC §1).
+        // Each side's first FIN and its sequence number F (SPEC §1), for the labels.
         var finIndex: [Role: Int] = [:], finSeq: [Role: UInt32] = [:], isn: [Role: UInt32] = [:]
-        for i in live {
+        for i in segments.indices where !duplicate[i] {
             let s = segments[i].segment
-            if s.flags.contains(.syn), isn[side(i)] == nil { isn[side(i)] = s.sequence }
+            if s.flags.contains(.syn), !s.flags.contains(.rst), isn[side(i)] == nil { isn[side(i)] = s.sequence }
             if s.flags.contains(.fin), !s.flags.contains(.rst), finIndex[side(i)] == nil {
                 finIndex[side(i)] = i
                 finSeq[side(i)] = s.sequence &+ s.payloadLength &+ (s.flags.contains(.syn) ? 1 : 0)
             }
         }
-        // Each side's first segment acknowledging the peer's FIN, and the peer's FIN
-        // transmission it had received then.
-        var ackIndex: [Role: Int] = [:], received: [Role: Int] = [:]
-        for role in Role.allCases {
-            guard let peerFin = finSeq[role.peer], let peerFinIndex = finIndex[role.peer] else { continue }
-            let acking = live.first { i in
-                let s = segments[i].segment
-                return side(i) == role && s.flags.contains(.ack) && !s.flags.contains(.rst)
-                    && Int32(bitPattern: s.acknowledgment &- (peerFin &+ 1)) >= 0
-            }
-            guard let acking else { continue }
-            // Acknowledged before the FIN appears in the capture (reordering): its latest
-            // segment at the FIN's appearance takes the step (the analysis does the same).
-            ackIndex[role] = acking > peerFinIndex ? acking
-                : (live.last { $0 < peerFinIndex && side($0) == role } ?? acking)
-            received[role] = live.last { i in
-                i < max(acking, peerFinIndex + 1) && side(i) == role.peer && segments[i].segment.flags.contains(.fin)
-            } ?? peerFinIndex
-        }
-        // The first accepted RST (its time is the sender's `resetAt`).
-        var resetIndex: Int?
-        if let by = flow.resetBy, let at = flow.endpoint(by).resetAt {
-            resetIndex = live.first { side($0) == by && segments[$0].time == at && segments[$0].segment.flags.contains(.rst) }
-        }
+        let resetIndex = flow.transitions.first { $0.state == .closed && $0.cause?.sender == flow.resetBy
+            && flow.resetBy != nil && $0.time == flow.endpoint(flow.resetBy!).resetAt }
+            .flatMap { $0.cause.flatMap { rowOf[$0] } }
 
-        // Place each state of each path at the segment that caused it; never before the
-        // previous state, so the column reads exactly as the path.
+        // Each transition on the row of the segment that caused it; never before the
+        // previous state's row, so the column reads exactly as the path.
         var statesAt: [Role: [Int: [TCPState]]] = [.client: [:], .server: [:]]
-        for role in Role.allCases {
-            let path = flow.endpoint(role).path
-            var last = segments.isEmpty ? 0 : (live.first ?? 0)
-            for (step, state) in path.enumerated() where step > 0 {
-                let before = path[step - 1]
-                let trigger: Int?
-                switch state {
-                case .closeWait: trigger = ackIndex[role]
-                case .lastAck, .finWait1: trigger = finIndex[role]
-                case .finWait2: trigger = ackIndex[role.peer]
-                case .closing: trigger = received[role]
-                case .timeWait: trigger = before == .closing ? ackIndex[role.peer] : received[role]
-                case .closed: trigger = before == .lastAck && ackIndex[role.peer] != nil
-                    && (resetIndex == nil || ackIndex[role.peer]! < resetIndex!) ? ackIndex[role.peer] : resetIndex
-                default: trigger = nil
-                }
-                last = max(last, trigger ?? last)
-                statesAt[role]![last, default: []].append(state)
-            }
+        var lastRow: [Role: Int] = [.client: 0, .server: 0]
+        for step in flow.transitions {
+            let row = max(lastRow[step.endpoint]!, step.cause.flatMap { rowOf[$0] } ?? lastRow[step.endpoint]!)
+            lastRow[step.endpoint] = row
+            statesAt[step.endpoint]![row, default: []].append(step.state)
         }
 
         // Which rows to show: the closing exchange with a little context before it, every

@@ -1,3 +1,4 @@
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeWire
 

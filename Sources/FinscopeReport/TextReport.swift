@@ -1,3 +1,4 @@
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeWire
 
@@ -39,29 +40,24 @@ public struct TextReport {
             return "No endpoint stayed in CLOSE_WAIT or left a FIN unacknowledged for \(threshold) or more.\n\n"
         }
         var out = ""
-        let flowsByID = Dictionary(uniqueKeysWithValues: result.flows.map { ($0.id, $0) })
+        let flowsByID = result.flowsByID
         for kind in FindingKind.allCases {
             let groups = result.groups.filter { $0.kind == kind }
             guard !groups.isEmpty else { continue }
-            let total = groups.reduce(0) { $0 + $1.flowIDs.count }
+            let total = groups.reduce(0) { $0 + $1.flowCount }
             let title = "\(heading(kind)) — \(grouped(total)) connection\(total == 1 ? "" : "s") (threshold \(threshold))"
             out += (kind == .closeWait ? style.red(title) : style.yellow(title)) + "\n"
             for group in groups.prefix(Self.groupsShown) {
-                let count = group.flowIDs.count
-                let ports = group.flowIDs.compactMap { flowsByID[$0]?.address(of: group.role).port }
-                let portText = ports.count == 1 ? "port \(ports[0])"
-                    : "ports \(ports.min()!)–\(ports.max()!)"
-                out += "  " + style.bold("\(group.endpointIP) (\(group.role.rawValue), \(portText))") + " ↔ \(group.peer): "
-                    + "\(grouped(count)) connection\(count == 1 ? "" : "s"), "
+                out += "  " + style.bold(group.headline) + ": \(group.connectionsText), "
                     + "\(durationWord(kind)) median \(durationText(group.medianDuration)), max \(durationText(group.maxDuration))\n"
                 out += wrapped(Diagnosis.text(group, flows: flowsByID), indent: "    ", width: 100)
-                out += "    " + style.dim("Wireshark: ") + Diagnosis.wiresharkFilter(group, flows: flowsByID) + "\n"
+                out += "    " + style.dim("Wireshark: ") + Diagnosis.wiresharkFilter(group) + "\n"
                 out += "    " + style.dim("flows: ") + flowList(group.flowIDs) + "\n"
                 for line in Self.ownerLines(group, flowsByID: flowsByID) { out += "    " + line + "\n" }
             }
             if groups.count > Self.groupsShown {
                 let rest = groups.dropFirst(Self.groupsShown)
-                let connections = rest.reduce(0) { $0 + $1.flowIDs.count }
+                let connections = rest.reduce(0) { $0 + $1.flowCount }
                 out += "  … \(grouped(rest.count)) more group\(rest.count == 1 ? "" : "s") (\(grouped(connections)) connection"
                     + "\(connections == 1 ? "" : "s")); --json, --csv or --html list them all\n"
             }
@@ -75,14 +71,13 @@ public struct TextReport {
     public static func ownerLines(_ group: FindingGroup, flowsByID: [Int: FlowReport]) -> [String] {
         var counts: [OwningProcess: Int] = [:]
         for id in group.flowIDs {
-            guard let process = flowsByID[id]?.findings.first(where: { $0.kind == group.kind && $0.endpoint == group.role })?.process
-            else { continue }
+            guard let process = flowsByID[id].flatMap(group.finding(in:))?.process else { continue }
             counts[process, default: 0] += 1
         }
         return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.pid < $1.key.pid }.map { process, count in
             let name = process.command.split(separator: " ").first.map { String($0.split(separator: "/").last ?? $0) } ?? "?"
             return "\(name) (pid \(process.pid)) holds \(grouped(count)) socket\(count == 1 ? "" : "s") in CLOSE_WAIT "
-                + "to \(group.peer): \(process.command)"
+                + "\(group.role == .client ? "to" : "of") \(group.service): \(process.command)"
         }
     }
 

@@ -1,8 +1,11 @@
 import ArgumentParser
+import FinscopeAnalysis
 import FinscopeCapture
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeHost
 import FinscopeReport
+import FinscopeWire
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,7 +36,7 @@ struct Analyze: ParsableCommand {
     var json = false
 
     @Option(name: .long, help: "Seconds in CLOSE_WAIT (or with a FIN unacknowledged) that make a finding.")
-    var closeWaitThreshold: Double = 5
+    var closeWaitThreshold: Double = Double(FlowTracker.Defaults.closeWaitThreshold) / 1e9
 
     @Option(name: .long, help: "A BPF filter expression (pcap-filter(7)), e.g. 'tcp port 8282'.")
     var filter: String?
@@ -45,7 +48,7 @@ struct Analyze: ParsableCommand {
     var flows = false
 
     @Option(name: .long, help: "The most connections tracked at once; beyond it the least recently active are reported early and dropped.")
-    var maxFlows: Int = 1_000_000  // ~320 bytes per tracked flow: about 350 MB at the cap (docs/hostile-input.md)
+    var maxFlows: Int = FlowTracker.Defaults.maxFlows
 
     @Flag(name: .long, help: "Print one JSON object per connection as it finishes (the --json flow objects), then a summary object.")
     var ndjson = false
@@ -82,10 +85,16 @@ struct Analyze: ParsableCommand {
         try validateOutputs()
     }
 
-    func run() throws {
+    /// The analysis as the options ask for it; the second pass (ladders, exports) uses the
+    /// same, so that it numbers flows as the first did.
+    var analysisOptions: AnalysisOptions {
         // Only flows with findings need their reports kept, unless an output lists every flow.
-        let options = AnalysisOptions(closeWaitThreshold: Nanoseconds((closeWaitThreshold * 1e9).rounded()),
-                                      filter: filter, retainAllFlows: json || flows || needsEveryFlow, maxFlows: maxFlows)
+        AnalysisOptions(closeWaitThreshold: Nanoseconds((closeWaitThreshold * 1e9).rounded()),
+                        filter: filter, retainAllFlows: json || flows || needsEveryFlow, maxFlows: maxFlows)
+    }
+
+    func run() throws {
+        let options = analysisOptions
         let progress = quiet ? nil : ProgressLine(name: files.count == 1 ? files[0] : "\(files.count) files")
         var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
         if ndjson, !proc { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import FinscopeAnalysis
 import FinscopeCapture
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeReport
 import FinscopeWire
@@ -52,15 +54,13 @@ extension Analyze {
 
     /// The flows `--ladder` names, with a note when an address matched several.
     func ladderFlows(_ result: AnalysisResult) -> [(flow: FlowReport, title: String)] {
-        let byID = Dictionary(result.flows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let byID = result.flowsByID
         var chosen: [(flow: FlowReport, title: String)] = []
         for target in ladder {
             if target == "all-findings" {
                 for group in result.groups {
                     guard let first = group.flowIDs.first, let flow = byID[first] else { continue }
-                    let count = group.flowIDs.count
-                    chosen.append((flow, "\(group.kind.rawValue): \(group.endpointIP) (\(group.role.rawValue)) ↔ \(group.peer), "
-                        + "\(count) connection\(count == 1 ? "" : "s"); the first:"))
+                    chosen.append((flow, "\(group.kind.rawValue): \(group.headline), \(group.connectionsText); the first:"))
                 }
             } else if let id = Int(target) {
                 if let flow = byID[id] { chosen.append((flow, "")) } else { printError("finscope: --ladder \(id): no such flow") }
@@ -84,9 +84,11 @@ extension Analyze {
     func ladderTexts(_ result: AnalysisResult, chosen: [(flow: FlowReport, title: String)],
                      style: TerminalStyle) throws -> [String] {
         guard !chosen.isEmpty else { return [] }
-        let packets = try FlowPackets.segments(paths: files, filter: filter, flows: chosen.map(\.flow))
+        let packets = try FlowPackets.segments(paths: files, options: analysisOptions, flows: chosen.map(\.flow))
         return chosen.map { flow, title in
-            let segments = (packets[flow.id] ?? []).map { LadderSegment(time: $0.time, segment: $0.segment) }
+            let segments = (packets[flow.id] ?? []).map {
+                LadderSegment(time: $0.time, segment: $0.segment, placement: $0.placement)
+            }
             let text = Ladder.render(Ladder.model(flow, segments: segments), captureEnd: result.source.end, style: style)
             return title.isEmpty ? text : style.bold(title) + "\n" + text
         }
@@ -113,7 +115,7 @@ extension Analyze {
                 || flow.findings.contains { kinds.contains($0.kind.rawValue) }
         }
         do {
-            let summary = try FlowPackets.export(paths: files, filter: filter, flows: selected, to: path)
+            let summary = try FlowPackets.export(paths: files, options: analysisOptions, flows: selected, to: path)
             if summary.otherLinkType > 0 {
                 printError("finscope: warning: \(summary.otherLinkType) packets of other link types left out of \(path)")
             }
@@ -128,12 +130,10 @@ extension Analyze {
     }
 
     func writeHTML(_ result: AnalysisResult, to path: String) throws {
-        let byID = Dictionary(result.flows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let byID = result.flowsByID
         let firsts: [(flow: FlowReport, title: String)] = result.groups.prefix(12).compactMap { group in
             guard let first = group.flowIDs.first, let flow = byID[first] else { return nil }
-            let count = group.flowIDs.count
-            return (flow, "\(group.kind.rawValue): \(group.endpointIP) (\(group.role.rawValue)) ↔ \(group.peer), "
-                + "flow #\(flow.id), the first of \(count) connection\(count == 1 ? "" : "s")")
+            return (flow, "\(group.kind.rawValue): \(group.headline), flow #\(flow.id), the first of \(group.connectionsText)")
         }
         let texts = (try? ladderTexts(result, chosen: firsts.map { ($0.flow, "") }, style: .plain)) ?? []
         let blocks = zip(firsts, texts).map { HTMLReport.LadderBlock(title: $0.title, text: $1) }

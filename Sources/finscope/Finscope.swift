@@ -2,6 +2,7 @@ import ArgumentParser
 
 #if canImport(Glibc)
 import Glibc
+import FinscopeWire
 #endif
 
 @main

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FinscopeCapture
 import Foundation
+import FinscopeWire
 
 struct Interfaces: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,7 @@
 import ArgumentParser
+import FinscopeAnalysis
 import FinscopeCapture
+import FinscopeFindings
 import FinscopeFlows
 import FinscopeHost
 import FinscopeReport
@@ -7,6 +9,7 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+import FinscopeWire
 #endif
 
 struct Live: ParsableCommand {
@@ -96,9 +99,9 @@ struct Live: ParsableCommand {
             throw ExitCode(2)
         }
 
-        let capture: LiveCapture
+        let capture: LiveSource
         do {
-            capture = try LiveCapture(options: LiveCapture.Options(interface: interface, filter: filter))
+            capture = try LiveSource(options: LiveSource.Options(interface: interface, filter: filter))
         } catch {
             printError("finscope: error: \(error)")
             throw ExitCode(2)
@@ -154,8 +157,8 @@ struct Live: ParsableCommand {
                                       maxFlows: maxFlows, idleTimeout: Nanoseconds((idleTimeout * 1e9).rounded()))
         let pipeline = Pipeline(source: SourceSummary(kind: .live, name: interface),
                                 configuration: options.trackerConfiguration)
-        let start = LiveCapture.now()
-        pipeline.noteUnmatched(time: start)
+        let start = LiveSource.now()
+        pipeline.noteTime(start)
         let deadline = duration.map { start + Nanoseconds(($0 * 1e9).rounded()) }
         let interval = reportEvery > 0 ? Nanoseconds((reportEvery * 1e9).rounded()) : nil
         var banner = "finscope: capturing on \(interface) (filter '\(filter)')"
@@ -164,8 +167,9 @@ struct Live: ParsableCommand {
         printError(banner + "; Ctrl-C to stop")
 
         let toStderr = json || ndjson
-        let stop = capture.run(into: pipeline, deadline: deadline, interval: interval) { now in
-            pipeline.tracker.expire(now: now)
+        let stop = capture.run(sink: pipeline.sink, handler: Pipeline.frameHandler, deadline: deadline,
+                               interval: interval) { now in
+            pipeline.withTracker { $0.expire(now: now) }
             updateCounters(pipeline, capture)
             let text = progressReport(pipeline, now: now, attribution: attribution)
             if toStderr { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: ""); fflush(nil) }
@@ -173,7 +177,7 @@ struct Live: ParsableCommand {
         for source in sources { source.cancel() }
 
         updateCounters(pipeline, capture)
-        pipeline.noteUnmatched(time: stop)
+        pipeline.noteTime(stop)
         var result = pipeline.result(end: stop)
         let unreadable = attribution.annotate(&result)
         if case .helper(let helper) = attribution { helper.stop() }
@@ -196,17 +200,19 @@ struct Live: ParsableCommand {
     /// in CLOSE_WAIT past the threshold now, grouped as in the final report.
     func progressReport(_ pipeline: Pipeline, now: Nanoseconds, attribution: Attribution) -> String {
         var result = pipeline.result(end: now)
-        result.flows = result.flows.compactMap { flow in
-            var flow = flow
-            flow.findings = flow.findings.filter { $0.kind == .closeWait }
-            return flow.findings.isEmpty ? nil : flow
+        result.updateFlows { flows in
+            flows = flows.compactMap { flow in
+                var flow = flow
+                flow.findings = flow.findings.filter { $0.kind == .closeWait }
+                return flow.findings.isEmpty ? nil : flow
+            }
         }
         _ = attribution.annotate(&result)
         let stuck = AnalysisResult(source: result.source, closeWaitThreshold: result.closeWaitThreshold,
                                    flows: result.flows, tally: result.tally)
         let source = stuck.source
         var out = "-- \(utcText(now)): \(grouped(source.packets)) packets, \(grouped(source.tcpSegments)) TCP segments, "
-            + "\(grouped(pipeline.tracker.trackedFlows)) connections tracked, dropped \(grouped(source.dropped ?? 0)) "
+            + "\(grouped(pipeline.withTracker { $0.trackedFlows })) connections tracked, dropped \(grouped(source.dropped ?? 0)) "
             + "by libpcap and \(grouped(source.interfaceDropped ?? 0)) by the interface\n"
         if stuck.groups.isEmpty {
             out += "No endpoint in CLOSE_WAIT for \(durationText(stuck.closeWaitThreshold)) or more.\n\n"
@@ -216,7 +222,7 @@ struct Live: ParsableCommand {
         return out
     }
 
-    func updateCounters(_ pipeline: Pipeline, _ capture: LiveCapture) {
+    func updateCounters(_ pipeline: Pipeline, _ capture: LiveSource) {
         if let stats = capture.statistics() {
             pipeline.source.dropped = stats.dropped
             pipeline.source.interfaceDropped = stats.interfaceDropped

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FinscopeHost
+import FinscopeWire
 
 /// The privileged half of process attribution, started by `finscope live` before it drops
 /// root (see AttributionHelper). Not for direct use.

@@ -1,6 +1,7 @@
 import FinscopeCapture
 import FinscopeFlows
 import FinscopeReport
+import FinscopeAnalysis
 import FinscopeWire
 
 #if canImport(Glibc)

@@ -148,19 +148,25 @@ func findingsCapture(in directory: TemporaryDirectory) throws -> URL {
         #expect(abs((leak?["seconds"] as? Double ?? 0) - 18.999) < 1e-9)
         #expect(leak?["activity"] as? String == "silent")
 
+        // SPEC §6: sorted by flows (descending), then kind.
         let groups = try #require(document["groups"] as? [[String: Any]])
         #expect(groups.count == 3)
-        let first = groups[0]
-        #expect(first["kind"] as? String == "close-wait")
-        #expect(first["endpoint"] as? [String: String] == ["ip": "10.0.0.5", "role": "client"])
-        let peer = try #require(first["peer"] as? [String: Any])
-        #expect(peer["ip"] as? String == "10.0.0.9")
-        #expect(peer["port"] as? Int == 8282)
-        #expect(first["flows"] as? Int == 1)
-        #expect(first["maxSeconds"] is Double)
-        let slow = groups[1]
+        let slow = groups[0]
         #expect(slow["kind"] as? String == "slow-close")
         #expect(slow["flows"] as? Int == 2)
+        let leakGroup = groups[1]
+        #expect(leakGroup["kind"] as? String == "close-wait")
+        #expect(leakGroup["endpoint"] as? [String: String] == ["ip": "10.0.0.5", "role": "client"])
+        let service = try #require(leakGroup["service"] as? [String: Any])
+        #expect(service["ip"] as? String == "10.0.0.9")
+        #expect(service["port"] as? Int == 8282)
+        // A client endpoint's peer is the service itself.
+        let peer = try #require(leakGroup["peer"] as? [String: Any])
+        #expect(peer["ip"] as? String == "10.0.0.9")
+        #expect(peer["port"] as? Int == 8282)
+        #expect(leakGroup["peers"] as? Int == 1)
+        #expect(leakGroup["flows"] as? Int == 1)
+        #expect(leakGroup["maxSeconds"] is Double)
         #expect(groups[2]["kind"] as? String == "fin-unacked")
     }
 
@@ -173,7 +179,7 @@ func findingsCapture(in directory: TemporaryDirectory) throws -> URL {
         // The first section after the title names the close-wait culprit.
         #expect(lines.count > 3)
         #expect(lines[1].hasPrefix("STUCK IN CLOSE_WAIT — 1 connection"))
-        #expect(lines[2].contains("10.0.0.5 (client, port 40001) ↔ 10.0.0.9:8282: 1 connection"))
+        #expect(lines[2].contains("10.0.0.5 (client, port 40001) → 10.0.0.9:8282: 1 connection"))
         #expect(run.stdout.contains("SLOW CLOSE"))
         #expect(run.stdout.contains("FIN NEVER ACKNOWLEDGED"))
         #expect(run.stdout.contains("client-first"))

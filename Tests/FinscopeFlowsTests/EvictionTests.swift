@@ -1,3 +1,5 @@
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeFlows
 import FinscopeWire
 import Testing

@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+import FinscopeWire
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeCapture
 import FinscopeFlows
 import FinscopeReport

@@ -1,3 +1,6 @@
+import FinscopeWire
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeCapture
 import FinscopeFlows
 import FinscopeTestSupport
@@ -48,15 +51,15 @@ import Testing
         // pcapng: libpcap skips unknown blocks, stops at oversized or cut ones.
         Case(file: "pcapng-unknown-block.pcapng", outcome: .report(packets: 6, segments: 6, closeWait: 1)),
         Case(file: "pcapng-oversized-block.pcapng",
-             outcome: .report(packets: 3, segments: 3, closeWait: 0, warning: "block size 2147483632 > maximum")),
+             outcome: .report(packets: 3, segments: 3, closeWait: 0, warning: "claims 2147483632 bytes, past the end of the file")),
         Case(file: "pcapng-caplen-beyond-block.pcapng",
-             outcome: .report(packets: 3, segments: 3, closeWait: 0, warning: "is too short")),
+             outcome: .report(packets: 3, segments: 3, closeWait: 0, warning: "claims a captured length beyond the block")),
         Case(file: "pcapng-truncated-mid-block.pcapng",
-             outcome: .report(packets: 5, segments: 5, closeWait: 0, warning: "truncated pcapng dump file")),
+             outcome: .report(packets: 5, segments: 5, closeWait: 0, warning: "past the end of the file (cut short or damaged)")),
         // Mixed link types: finscope's own pcapng reader, which stops at a packet for an
         // interface that was never described.
         Case(file: "pcapng-mixed-bad-interface.pcapng",
-             outcome: .report(packets: 3, segments: 3, closeWait: 0, warning: "damaged packet block at byte 284")),
+             outcome: .report(packets: 3, segments: 3, closeWait: 0, warning: "the packet block at byte 284 names interface")),
         // Mixed link types with if_tsresol 2^-40 s: the fraction needs a 128-bit product.
         Case(file: "pcapng-mixed-fine-tsresol.pcapng", outcome: .report(packets: 6, segments: 6, closeWait: 1)),
         // Stamps 4.7e9 s either side of 1970 (9.4e18 ns apart) are clamped to 1970...2116.

@@ -1,3 +1,6 @@
+import FinscopeWire
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeCapture
 import FinscopeTestSupport
 import Foundation
@@ -8,7 +11,7 @@ import Glibc
 #endif
 
 /// Whether this test process may open a live capture (CI runs as root).
-let mayCapture = LiveCapture.canCapture(on: "lo")
+let mayCapture = LiveSource.canCapture(on: "lo")
 
 /// The built executable, beside the test bundle in the build products folder.
 let finscopeBinary: String = {

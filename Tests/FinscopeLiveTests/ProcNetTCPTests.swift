@@ -1,3 +1,6 @@
+import FinscopeWire
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeFlows
 @testable import FinscopeHost
 import FinscopeTestSupport

@@ -1,3 +1,6 @@
+import FinscopeWire
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeCapture
 import FinscopeFlows
 import FinscopeReport

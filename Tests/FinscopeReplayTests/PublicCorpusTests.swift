@@ -1,3 +1,5 @@
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeCapture
 import FinscopeFlows
 import FinscopeWire

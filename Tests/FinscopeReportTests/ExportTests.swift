@@ -1,4 +1,7 @@
 import CPcap
+import FinscopeWire
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeCapture
 import FinscopeFlows
 import FinscopeReport
@@ -21,7 +24,7 @@ import Testing
         if let expectFlows { #expect(chosen.count == expectFlows) }
         let directory = try TemporaryDirectory()
         let output = directory.url(for: "export.pcap").path
-        let summary = try FlowPackets.export(paths: paths, filter: nil, flows: chosen, to: output)
+        let summary = try FlowPackets.export(paths: paths, options: AnalysisOptions(), flows: chosen, to: output)
 
         let exported = try analyze([output])
         #expect(exported.source.warnings.isEmpty)
@@ -73,7 +76,7 @@ import Testing
         let input = try c.writePcap(link: .sll, to: directory.url(for: "in.pcap"))
         let flows = try analyze([input.path], threshold: 0).flows
         let output = directory.url(for: "out.pcap").path
-        _ = try FlowPackets.export(paths: [input.path], filter: nil, flows: flows, to: output)
+        _ = try FlowPackets.export(paths: [input.path], options: AnalysisOptions(), flows: flows, to: output)
 
         var errors = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         let handle = try #require(pcap_open_offline_with_tstamp_precision(output, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errors))
@@ -87,13 +90,13 @@ import Testing
         }
         let expected = c.frames.map { Int64($0.time.microsecondParts.seconds) * 1_000_000_000 + $0.time.microsecondParts.microseconds * 1_000 }
         #expect(times == expected)
-        #expect(FlowPackets.isMicrosecondPcap(output), "a microsecond input gives a microsecond export")
+        #expect(CaptureFiles.isMicrosecondPcap(output), "a microsecond input gives a microsecond export")
     }
 
     @Test func emptySelectionStillWritesAValidCapture() throws {
         let directory = try TemporaryDirectory()
         let output = directory.url(for: "none.pcap").path
-        let summary = try FlowPackets.export(paths: [capture("client-first.pcap")], filter: nil, flows: [], to: output)
+        let summary = try FlowPackets.export(paths: [capture("client-first.pcap")], options: AnalysisOptions(), flows: [], to: output)
         #expect(summary.packets == 0)
         let result = try analyze([output])
         #expect(result.source.packets == 0)

@@ -1,3 +1,6 @@
+import FinscopeWire
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeCapture
 import FinscopeFlows
 import FinscopeReport
@@ -15,10 +18,10 @@ import Testing
         #expect(html.contains("<svg class=\"timeline\""))
         // The groups, each with its diagnosis and filter.
         for group in result.groups {
-            #expect(html.contains("<td>\(group.endpointIP) (\(group.role.rawValue))</td><td>\(group.peer)</td>"
-                + "<td class=\"num\">\(group.flowIDs.count)</td>"))
+            #expect(html.contains("<td>\(group.endpointIP) (\(group.role.rawValue))</td><td>\(group.service)</td>"
+                + "<td>\(group.peerText)</td><td class=\"num\">\(group.flowCount)</td>"))
         }
-        #expect(html.contains("Wireshark: <code>ip.addr==10.77.0.1 &amp;&amp; ip.addr==10.77.0.2 &amp;&amp; tcp.port==8080"))
+        #expect(html.contains("Wireshark: <code>ip.addr==10.77.0.2 &amp;&amp; tcp.port==8080 &amp;&amp; ip.addr==10.77.0.1 &amp;&amp;"))
         #expect(html.contains("<h3>first &lt;leak&gt;</h3>\n<pre class=\"ladder\">a -&gt; b &amp; c</pre>"))
         #expect(html.contains("sockets in CLOSE_WAIT, brief passive closes included (left axis, peak"))
     }

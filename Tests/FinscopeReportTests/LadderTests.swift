@@ -1,3 +1,6 @@
+import FinscopeWire
+import FinscopeFindings
+import FinscopeAnalysis
 import FinscopeCapture
 import FinscopeFlows
 import FinscopeReport
@@ -10,8 +13,8 @@ import Testing
     func ladder(_ paths: [String], flow id: Int) throws -> (Ladder.Model, String, FlowReport) {
         let result = try analyze(paths)
         let flow = try #require(result.flows.first { $0.id == id })
-        let packets = try FlowPackets.segments(paths: paths, filter: nil, flows: [flow])
-        let model = Ladder.model(flow, segments: (packets[id] ?? []).map { LadderSegment(time: $0.time, segment: $0.segment) })
+        let packets = try FlowPackets.segments(paths: paths, options: AnalysisOptions(), flows: [flow])
+        let model = Ladder.model(flow, segments: (packets[id] ?? []).map { LadderSegment(time: $0.time, segment: $0.segment, placement: $0.placement) })
         return (model, Ladder.render(model, captureEnd: result.source.end), flow)
     }
 
@@ -89,9 +92,9 @@ import Testing
             let paths = [capture(name)]
             let result = try analyze(paths)
             let flows = Array(result.flows.prefix(300))
-            let packets = try FlowPackets.segments(paths: paths, filter: nil, flows: flows)
+            let packets = try FlowPackets.segments(paths: paths, options: AnalysisOptions(), flows: flows)
             for flow in flows {
-                let segments = (packets[flow.id] ?? []).map { LadderSegment(time: $0.time, segment: $0.segment) }
+                let segments = (packets[flow.id] ?? []).map { LadderSegment(time: $0.time, segment: $0.segment, placement: $0.placement) }
                 #expect(segments.count >= flow.segments, "\(name) #\(flow.id): segments found again")
                 let states = Ladder.columnStates(Ladder.model(flow, segments: segments))
                 #expect(states.client == flow.clientEndpoint.path, "\(name) #\(flow.id) client")

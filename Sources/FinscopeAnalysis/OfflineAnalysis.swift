@@ -1,0 +1,107 @@
+import FinscopeCapture
+import FinscopeFindings
+import FinscopeFlows
+import FinscopeWire
+
+/// Options shared by the offline and live analyses; defaults from `FlowTracker.Defaults`.
+public struct AnalysisOptions: Sendable {
+    public var closeWaitThreshold: Nanoseconds = FlowTracker.Defaults.closeWaitThreshold
+    /// A BPF expression (pcap-filter(7)) applied through libpcap.
+    public var filter: String?
+    /// Keep every flow's report (needed for `--json` and `--flows`), or only flows with findings.
+    public var retainAllFlows = true
+    /// The most flows tracked at once (`--max-flows`).
+    public var maxFlows = FlowTracker.Defaults.maxFlows
+    /// Drop flows idle this long (nil: never; the offline default).
+    public var idleTimeout: Nanoseconds?
+
+    public init(closeWaitThreshold: Nanoseconds = FlowTracker.Defaults.closeWaitThreshold, filter: String? = nil,
+                retainAllFlows: Bool = true, maxFlows: Int = FlowTracker.Defaults.maxFlows,
+                idleTimeout: Nanoseconds? = nil) {
+        self.closeWaitThreshold = closeWaitThreshold
+        self.filter = filter
+        self.retainAllFlows = retainAllFlows
+        self.maxFlows = maxFlows
+        self.idleTimeout = idleTimeout
+    }
+
+    public var trackerConfiguration: FlowTracker.Configuration {
+        FlowTracker.Configuration(closeWaitThreshold: closeWaitThreshold, idleTimeout: idleTimeout,
+                                  maxFlows: maxFlows, retainAllFlows: retainAllFlows)
+    }
+}
+
+/// Hooks into an offline analysis, for output that streams or shows progress.
+public struct AnalysisHooks {
+    /// Each flow's report as the flow leaves the flow table, in finishing order; the flows
+    /// still open at the end follow in id order (for `--ndjson`).
+    public var finished: ((FlowReport) -> Void)?
+    /// Called about every 65,536 frames with how far reading got (for a progress line).
+    public var progress: ((ReadProgress) -> Void)?
+
+    public init(finished: ((FlowReport) -> Void)? = nil, progress: ((ReadProgress) -> Void)? = nil) {
+        self.finished = finished
+        self.progress = progress
+    }
+}
+
+/// How far an offline read got.
+public struct ReadProgress: Sendable, Equatable {
+    /// Bytes of the input files consumed so far (as far as the readers can tell).
+    public var bytesRead: Int64
+    /// Total size of the input files.
+    public var totalBytes: Int64
+    public var packets: Int
+
+    public var fraction: Double { totalBytes > 0 ? min(1, Double(bytesRead) / Double(totalBytes)) : 0 }
+}
+
+/// Reads capture files and analyzes them as one stream.
+///
+/// Several files are merged in timestamp order (as `mergecap` does by default), so
+/// rotated files (`tcpdump -C/-G`) and captures taken at once on two interfaces both come
+/// out right; each file's own order is kept, and ties go to the file named first.
+public enum OfflineAnalysis {
+    /// Throws only when no input could be read at all; damage met while reading becomes a
+    /// warning in `source.warnings`, and the report covers what was read.
+    public static func analyze(paths: [String], options: AnalysisOptions = AnalysisOptions(),
+                               hooks: AnalysisHooks = AnalysisHooks()) throws -> AnalysisResult {
+        var summary = SourceSummary(kind: .file, name: paths.joined(separator: ", "))
+        let input = try openAll(paths: paths, filter: options.filter, warnings: &summary.warnings)
+        let pipeline = Pipeline(source: summary, configuration: options.trackerConfiguration)
+        if let finished = hooks.finished { pipeline.withTracker { $0.finishedHandler = finished } }
+        let progress = hooks.progress.map { report in
+            { report(ReadProgress(bytesRead: input.bytesRead, totalBytes: input.totalBytes, packets: pipeline.source.packets)) }
+        }
+        pipeline.read(input, progress: progress)
+        for source in input.sources {
+            guard let error = source.readError else { continue }
+            pipeline.source.warnings.append(
+                "\(source.name): \(error); the report covers the packets read before this point")
+        }
+        if hooks.finished != nil {
+            let end = pipeline.source.end ?? 0
+            pipeline.withTracker { $0.finishAll(captureEnd: end) }
+        }
+        return pipeline.result()
+    }
+
+    /// The readable inputs, merged; a file that cannot be read is a warning while another
+    /// can, and a bad filter is an error at once.
+    static func openAll(paths: [String], filter: String?, warnings: inout [String]) throws -> MergedFrames {
+        guard !paths.isEmpty else { throw CaptureError.noInput }
+        var sources: [any FrameSource] = []
+        var firstError: CaptureError?
+        for path in paths {
+            do {
+                sources.append(try CaptureFiles.open(path: path, filter: filter))
+            } catch let error as CaptureError {
+                if case .badFilter = error { throw error }
+                firstError = firstError ?? error
+                warnings.append(error.description)
+            }
+        }
+        if sources.isEmpty { throw firstError ?? CaptureError.noInput }
+        return MergedFrames(sources)
+    }
+}

@@ -1,0 +1,138 @@
+import FinscopeWire
+
+public struct Finding: Sendable, Equatable {
+    public var kind: FindingKind
+    public var endpoint: Role
+    public var since: Nanoseconds
+    public var duration: Nanoseconds
+    public var activity: Activity
+    public var endedBy: EndedBy?
+    /// The owning process, when known (live capture or `--proc`).
+    public var process: OwningProcess?
+}
+
+public struct OwningProcess: Sendable, Equatable, Hashable {
+    public var pid: Int32
+    public var command: String
+    public init(pid: Int32, command: String) {
+        self.pid = pid
+        self.command = command
+    }
+}
+
+public struct EndpointReport: Sendable, Equatable {
+    public var finAt: Nanoseconds?
+    public var finAckedAt: Nanoseconds?
+    public var finRetransmits: Int
+    public var resetAt: Nanoseconds?
+    public var path: [TCPState]
+    /// How long the flow had carried no payload (either direction) when this endpoint sent
+    /// its FIN: an idle timeout shows as similar values across flows. nil without a FIN.
+    public var idleBeforeFin: Nanoseconds? = nil
+    /// The last element of `path`; nil when the path is empty (a server that never answered).
+    public var state: TCPState? { path.last }
+}
+
+public struct FlowReport: Sendable, Equatable {
+    public var id: Int
+    public var client: EndpointAddress
+    public var server: EndpointAddress
+    public var roles: RoleOrigin
+    public var firstSeen: Nanoseconds
+    public var lastSeen: Nanoseconds
+    public var close: CloseKind
+    public var threeWay: Bool
+    public var resetBy: Role?
+    public var clientEndpoint: EndpointReport
+    public var serverEndpoint: EndpointReport
+    public var ignoredResets: Int
+    public var findings: [Finding]
+    /// Segments of this flow, duplicates excluded.
+    public var segments: Int
+    /// Every state change after each endpoint's first state (the client's, then the
+    /// server's, each in path order), with the segment that caused it: the ladder and the
+    /// HTML timeline draw these.
+    public var transitions: [StateTransition] = []
+    /// Why and when the flow stopped being followed.
+    public var end: FlowEnd
+
+    public func address(of role: Role) -> EndpointAddress { role == .client ? client : server }
+    public func endpoint(_ role: Role) -> EndpointReport { role == .client ? clientEndpoint : serverEndpoint }
+}
+
+/// Why a flow left the flow table, and when: the time its findings run to.
+public struct FlowEnd: Sendable, Equatable {
+    public enum Reason: String, Sendable {
+        /// Completely closed (both FINs acknowledged, or an accepted RST) and lingered.
+        case closed
+        /// A new connection on the same 4-tuple (port reuse) began at `at`.
+        case replaced
+        /// No segment for the idle timeout (live mode).
+        case idle
+        /// Evicted at the flow limit (`--max-flows`).
+        case evicted
+        /// Still followed when the capture ended (or at a live report).
+        case captureEnd = "capture-end"
+    }
+    public var reason: Reason
+    public var at: Nanoseconds
+    public init(reason: Reason, at: Nanoseconds) {
+        self.reason = reason
+        self.at = at
+    }
+}
+
+/// One of an endpoint's own segments, by its place in that endpoint's sending order.
+public struct SegmentRef: Sendable, Equatable, Hashable {
+    public var sender: Role
+    public var index: UInt32
+    public init(sender: Role, index: UInt32) {
+        self.sender = sender
+        self.index = index
+    }
+}
+
+/// One step of an endpoint's state path and the segment that caused it.
+public struct StateTransition: Sendable, Equatable {
+    public var endpoint: Role
+    public var state: TCPState
+    public var time: Nanoseconds
+    /// nil for the state the capture first found the endpoint in.
+    public var cause: SegmentRef?
+}
+
+/// Where a segment landed in the flow table.
+public struct SegmentPlacement: Sendable, Equatable {
+    public var flowID: Int
+    public var sender: Role
+    /// The segment's place in the sender's order (a duplicate: the segment it repeats).
+    public var index: UInt32
+    /// A capture duplicate (SPEC §5): ignored by the analysis.
+    public var duplicate: Bool
+    public var ref: SegmentRef { SegmentRef(sender: sender, index: index) }
+}
+
+/// Counts over every flow, kept even when individual reports are not.
+public struct FlowTally: Sendable, Equatable {
+    public var flows = 0
+    public var close = [Int](repeating: 0, count: CloseKind.allCases.count)
+    public var threeWay = [Int](repeating: 0, count: CloseKind.allCases.count)
+    /// Flows whose close is `reset` and whose first accepted RST came from the client.
+    public var resetByClient = 0
+    public var findings = [Int](repeating: 0, count: FindingKind.allCases.count)
+
+    public init() {}
+
+    public mutating func add(_ report: FlowReport) {
+        flows += 1
+        let kind = CloseKind.allCases.firstIndex(of: report.close)!
+        close[kind] += 1
+        if report.threeWay { threeWay[kind] += 1 }
+        if report.close == .reset, report.resetBy == .client { resetByClient += 1 }
+        for finding in report.findings { findings[FindingKind.allCases.firstIndex(of: finding.kind)!] += 1 }
+    }
+
+    public func count(_ kind: CloseKind) -> Int { close[CloseKind.allCases.firstIndex(of: kind)!] }
+    public func threeWayCount(_ kind: CloseKind) -> Int { threeWay[CloseKind.allCases.firstIndex(of: kind)!] }
+    public func count(_ kind: FindingKind) -> Int { findings[FindingKind.allCases.firstIndex(of: kind)!] }
+}
