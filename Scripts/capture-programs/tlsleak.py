@@ -7,10 +7,11 @@ server: a TLS server (certificate and key from --cert/--key) that answers each l
 client: opens --count connections, one every --interval seconds, each with the server
         name --sni and the ALPN list --alpn in its ClientHello; sends "ping\\n", reads
         the answer (which also takes in TLS 1.3's session tickets, so no unread data is
-        left) and never closes the connection (the leak).  Logs one JSON line per
+        left) and never closes the connection (the leak).  The last connection (SIGUSR1)
+        shuts down its sending side, reads to EOF and closes: a client-first close.  Logs one JSON line per
         connection (client and server address:port, the SNI and ALPN it offered, the
         protocol the server selected), creates --done and waits for SIGTERM; SIGUSR1
-        makes one more connection that is closed after its answer.
+        makes one more connection, closed properly.
 
   tlsleak.py server --host 127.0.0.1 --port 8443 --cert C --key K --idle 2
   tlsleak.py client --host 127.0.0.1 --port 8443 --sni api.finscope.test
@@ -83,13 +84,19 @@ def client(a):
         tls.sendall(b"ping\n")
         answer = tls.recv(100)
         me, srv = tls.getsockname(), tls.getpeername()
-        rec = {"side": "client", "event": "conn", "mode": "three-way" if good else "leak",
+        rec = {"side": "client", "event": "conn", "mode": "client-first" if good else "leak",
                "client": [me[0], me[1]], "server": [srv[0], srv[1]],
                "sni": a.sni, "alpn": alpn, "selected": tls.selected_alpn_protocol(),
                "version": tls.version(), "answer": answer.decode(errors="replace"),
                "action": "closed" if good else "leaked", "t": round(time.time(), 6)}
         if good:
-            tls.close()                     # FIN; the server closes at once on EOF
+            # FIN first, then read what the server still sends (Python's TLS server
+            # answers EOF with an encrypted alert before its FIN): closing with it
+            # unread would make the kernel send RST
+            tls.shutdown(socket.SHUT_WR)
+            while tls.recv(4096):
+                pass
+            tls.close()
         else:
             kept.append(tls)                # the leak: never closed, never collected
         fp.write(json.dumps(rec) + "\n")
