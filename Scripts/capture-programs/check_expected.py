@@ -12,11 +12,25 @@ looking at what the kernel really did.
   check_expected.py [captures/NAME.expected.json ...]     (default: all of them)
   check_expected.py --show captures/x.pcap                 (print the derived view)
 Exit status 1 when any file disagrees.
+
+Also checked when the expected file states them: "groups" (re-derived from tshark's
+findings by the SPEC section 4 rule: kind, endpoint, service, peer, peers, flows) and
+each flow's "app" (SPEC section 8) against tshark's HTTP and TLS dissectors, run on the
+flow's first client and server payload segments with TCP reassembly OFF
+(-o tcp.desegment_tcp_streams:FALSE): finscope reads each segment on its own and never
+reassembles, so a field that only reassembly would reveal (a head split over segments)
+must be null, and tshark must not see it either.  In a frame the snapshot cut, tshark
+reports a header line cut short (Host "12"); a header counts only when its line ends
+(CRLF) inside the captured payload.  The
+service port is decoded as the expected protocol (-d tcp.port==P,http|tls): recognition
+by content is finscope's, tshark is only asked what the bytes say.  A GREASE ALPN name
+(RFC 8701) that tshark lists is left out before comparing.
 """
 import glob
 import ipaddress
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -255,6 +269,128 @@ def compare_flow(exp, got, where, errs):
                                 % (where, x["kind"], k, x[k], g.get(k)))
 
 
+def derive_groups(flows):
+    """SPEC section 4, from tshark's findings (independent of expected.py)."""
+    table = {}
+    for f in flows:
+        for x in f["findings"]:
+            X = x["endpoint"]
+            key = (x["kind"], f[X]["ip"], X, f["server"]["ip"], f["server"]["port"])
+            g = table.setdefault(key, [0, set()])
+            g[0] += 1
+            g[1].add(f["client"]["ip"] if X == "server" else f["server"]["ip"])
+    out = {}
+    for (kind, ip, X, sip, sport), (n, peers) in table.items():
+        if X == "client":
+            peer = {"ip": sip, "port": sport}
+        elif len(peers) == 1:
+            peer = {"ip": next(iter(peers)), "port": None}
+        else:
+            peer = None
+        out[(kind, ip, X, sip, sport)] = {"peer": peer, "peers": len(peers), "flows": n}
+    return out
+
+
+APP_FIELDS = ["frame.number", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst",
+              "tcp.dstport", "tcp.len", "http.request.method", "http.request.uri", "http.host",
+              "http.user_agent", "http.response.code", "tls.handshake.type",
+              "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str",
+              "tcp.payload"]
+
+
+def whole_line(v, name, value):
+    """tshark's value of header `name`, or None when the captured payload ends inside
+    that header's line: tshark reports what a cut frame holds (a Host of '12' from
+    'Host: 12' at the snapshot's end); SPEC section 8 says a cut field is null."""
+    if not value:
+        return None
+    raw = bytes.fromhex(v["tcp.payload"].replace(":", ""))
+    for line in raw.split(b"\r\n")[1:]:
+        if line.lower().startswith(name.lower() + b":"):
+            start = raw.find(line)
+            return value if raw[start + len(line):start + len(line) + 2] == b"\r\n" else None
+        if line == b"":
+            break
+    return value
+
+
+def tshark_apps(cap, port, proto):
+    """(client ip, client port) -> app as tshark reads it, segment by segment."""
+    cmd = ["tshark", "-n", "-r", cap, "-o", "tcp.desegment_tcp_streams:FALSE",
+           "-d", "tcp.port==%d,%s" % (port, proto), "-T", "fields", "-E", "separator=\t",
+           "-E", "occurrence=a", "-E", "aggregator=\x1e", "-Y", "tcp.len > 0"]
+    for f in APP_FIELDS:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    apps = {}
+    for line in out.split("\n"):  # not splitlines(): it splits at \x1e too
+        if not line:
+            continue
+        v = dict(zip(APP_FIELDS, line.split("\t") + [""] * len(APP_FIELDS)))
+        alpn_all = v["tls.handshake.extensions_alpn_str"].split("\x1e")
+        v = {k: x.split("\x1e")[0] for k, x in v.items()}     # first occurrence ...
+        v["alpn"] = [x for x in alpn_all if x]                # ... but every ALPN name
+        src = (canon(v["ip.src"] or v["ipv6.src"]), int(v["tcp.srcport"]))
+        dst = (canon(v["ip.dst"] or v["ipv6.dst"]), int(v["tcp.dstport"]))
+        to_server = dst[1] == port
+        client = src if to_server else dst
+        a = apps.setdefault(client, {"first": None, "status": "unseen", "requests": 0})
+        if to_server:
+            if v["http.request.method"] and v["http.request.uri"]:
+                a["requests"] += 1
+            if a["first"] is None:
+                a["first"] = v
+        elif a["status"] == "unseen":
+            a["status"] = int(v["http.response.code"]) if v["http.response.code"] else None
+    view = {}
+    for client, a in apps.items():
+        v = a["first"]
+        if v is None:
+            view[client] = None
+        elif proto == "http" and v["http.request.method"] and v["http.request.uri"]:
+            # SPEC section 8 recognises a request from its method, SP and the target's
+            # first byte; tshark also takes a frame cut after "PUT " for a request
+            uri = v["http.request.uri"]
+            view[client] = {"protocol": "http",
+                            "request": "%s %s" % (v["http.request.method"], uri.split("?")[0]) if uri else None,
+                            "host": whole_line(v, b"Host", v["http.host"]),
+                            "userAgent": whole_line(v, b"User-Agent", v["http.user_agent"]),
+                            "status": a["status"] if a["status"] != "unseen" else None,
+                            "requests": a["requests"]}
+        elif proto == "tls" and v["tls.handshake.type"] == "1":
+            alpn = [x for x in v["alpn"] if not (len(x) == 2 and x[0] == x[1] and (ord(x[0]) & 0x0f) == 0x0a)]
+            view[client] = {"protocol": "tls",
+                            "sni": v["tls.handshake.extensions_server_name"] or None,
+                            "alpn": alpn or None}
+        else:
+            view[client] = None
+    return view
+
+
+def check_apps(cap, exp, errs):
+    flows = [f for f in exp["flows"] if "app" in f]
+    if not flows:
+        return
+    port = flows[0]["server"]["port"]
+    protos = {f["app"]["protocol"] for f in flows if f["app"]} or {"http", "tls"}
+    views = {p: tshark_apps(cap, port, p) for p in protos}
+    for f in flows:
+        c = (f["client"]["ip"], f["client"]["port"])
+        where = "flow %s:%d app" % c
+        if f["app"] is None:
+            for p, view in views.items():
+                if view.get(c) is not None:
+                    errs.append("%s: expected null, tshark (as %s) shows %s" % (where, p, view[c]))
+            continue
+        got = views[f["app"]["protocol"]].get(c)
+        if got is None:
+            errs.append("%s: expected %s, tshark shows nothing" % (where, f["app"]))
+            continue
+        for k, want in f["app"].items():
+            if got.get(k, "missing") != want:
+                errs.append("%s.%s expected %r, tshark shows %r" % (where, k, want, got.get(k, "missing")))
+
+
 def check(expfile):
     exp = json.load(open(expfile))
     cap = os.path.join(os.path.dirname(expfile), exp["capture"])
@@ -280,6 +416,21 @@ def check(expfile):
         for n, (e, g) in enumerate(zip(exp["flows"], withf), 1):
             compare_flow(e, g, "listed flow %d (%s:%d)" % (n, e["client"]["ip"],
                                                            e["client"]["port"]), errs)
+    if "groups" in exp:
+        want = {(g["kind"], g["endpoint"]["ip"], g["endpoint"]["role"], g["service"]["ip"],
+                 g["service"]["port"]): g for g in exp["groups"]}
+        have = derive_groups(got["flows"])
+        for key in sorted(set(want) | set(have), key=str):
+            if key not in have:
+                errs.append("group %s: expected, tshark's findings make none" % (key,))
+            elif key not in want:
+                errs.append("group %s: tshark's findings make it, not expected" % (key,))
+            else:
+                for k in ("peer", "peers", "flows"):
+                    if want[key][k] != have[key][k]:
+                        errs.append("group %s %s expected %r, tshark shows %r"
+                                    % (key, k, want[key][k], have[key][k]))
+    check_apps(cap, exp, errs)
     return exp["capture"], errs, got
 
 

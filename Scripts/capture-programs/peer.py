@@ -8,7 +8,7 @@ makes is logged as one JSON line (mode, client and server address:port, what the
 did with the socket), which is what the expected files are written from.
 
   peer.py server --host IP --port P [--log F] [--idle S] [--half S]
-  peer.py client --host IP --port P --modes m1,m2,... [--bind-port N] [--gap S]
+  peer.py client --host IP --port P --modes m1,m2,... [--bind-port N] [--bind-host IP] [--gap S]
                  [--delay S] [--slow S] [--wait-file F] [--done F] [--hold] [--log F]
   peer.py mixed  --host IP --port P --count N --threads T --seed S --done F --log F
 """
@@ -39,6 +39,7 @@ MODES = {
     "sync-close":     "client sends 'go', sleeps --delay, shutdown(SHUT_WR); server shuts down on 'go'",
     "ping":           "client waits for --wait-file, pings 3 times, closes first (4-way)",
     "close-on-file":  "client closes when --wait-file appears; the server never closes",
+    "server-leak":    "client closes after the answer; the server reads EOF and never closes",
 }
 
 LOCK = threading.Lock()
@@ -138,6 +139,10 @@ def serve_conn(c, peer, a, fp):
         elif mode in ("idle", "close-on-file"):
             with LOCK:
                 HELD.append(c)
+        elif mode == "server-leak":
+            drain(c)                       # the client hung up ...
+            with LOCK:
+                HELD.append(c)             # ... and the handler forgets to close
         elif mode == "sync-close":
             line = recv_line(c)            # "go"
             c.shutdown(socket.SHUT_WR)
@@ -168,9 +173,9 @@ def server(a):
 def client_conn(a, mode, fp, bind_port=None):
     fam = socket.AF_INET6 if ":" in a.host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
-    if bind_port:
+    if bind_port or a.bind_host:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", bind_port))
+        s.bind((a.bind_host or ("::" if fam == socket.AF_INET6 else "0.0.0.0"), bind_port or 0))
     s.connect((a.host, a.port))
     me, srv = addr(s.getsockname()), addr(s.getpeername())
     rec = dict(side="client", event="conn", mode=mode, client=me, server=srv)
@@ -180,7 +185,7 @@ def client_conn(a, mode, fp, bind_port=None):
         if mode in ("half-close", "half-close-short"):
             s.shutdown(socket.SHUT_WR)
         resp = recv_exact(s, 32)
-        if mode in ("client-first", "three-way"):
+        if mode in ("client-first", "three-way", "server-leak"):
             time.sleep(0.05)
             s.close()
         elif mode == "server-first":
@@ -315,6 +320,7 @@ def main():
     p.add_argument("--half", type=float, default=7.0)
     p.add_argument("--modes", default="client-first")
     p.add_argument("--bind-port", type=int)
+    p.add_argument("--bind-host", help="source address of the client's connections")
     p.add_argument("--gap", type=float, default=0.5)
     p.add_argument("--delay", type=float, default=0.2)
     p.add_argument("--slow", type=float, default=7.0)

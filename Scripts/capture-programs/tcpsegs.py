@@ -2,7 +2,10 @@
 """tshark's view of a capture's TCP segments, for expected.py and check_expected.py.
 
 Only tshark decodes the file here (never finscope).  Frames whose TCP header sits
-inside an ICMP error are not TCP segments and are left out.
+inside an ICMP error are not TCP segments and are left out, and so are frames the
+snapshot length cut before the end of the TCP header (SPEC section 5: `truncated`, no
+segment): the TCP header ends tcp.len bytes before the frame's end, so a frame is cut
+there when frame.cap_len < frame.len - tcp.len.
 """
 import collections
 import subprocess
@@ -14,7 +17,8 @@ Seg = collections.namedtuple(
 
 FIELDS = ["frame.number", "frame.time_epoch", "frame.protocols", "ip.src", "ip.dst",
           "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport", "tcp.seq_raw",
-          "tcp.ack_raw", "tcp.flags", "tcp.len", "tcp.window_size_value", "tcp.window_size"]
+          "tcp.ack_raw", "tcp.flags", "tcp.len", "tcp.window_size_value", "tcp.window_size",
+          "frame.len", "frame.cap_len"]
 
 
 def read(path):
@@ -34,6 +38,8 @@ def read(path):
         protos = v[2].split(":")
         if "tcp" not in protos or "icmp" in protos or "icmpv6" in protos:
             continue
+        if v[15] and v[16] and int(v[16]) < int(v[15]) - int(v[12] or 0):
+            continue                        # TCP header not captured whole
         if v[3]:
             ver, src, dst = 4, v[3], v[4]
         else:

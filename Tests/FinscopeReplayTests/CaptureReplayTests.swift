@@ -46,7 +46,10 @@ import Testing
     }
 
     /// Every field the expected file states, compared with the analysis; flows are matched
-    /// in order of first appearance (by endpoints when `allFlows` is false).
+    /// in order of first appearance (by endpoints when `allFlows` is false); groups by
+    /// kind, endpoint (address and role) and service (address and port), then their
+    /// `peer`, `peers` and `flows` compared; a flow's `app` field by field (`null` when
+    /// the expected file says null; fields the analysis adds are not compared).
     static func compare(expected: [String: Any], actual: [String: Any]) -> [String] {
         var differences: [String] = []
         func check(_ path: String, _ want: Any?, _ got: Any?) {
@@ -97,6 +100,19 @@ import Testing
                 let endpoints = got["endpoints"] as? [String: [String: Any]] ?? [:]
                 for (role, path) in paths { check("\(label) \(role) path", path, endpoints[role]?["path"]) }
             }
+            if let app = want["app"] {
+                if let fields = app as? [String: Any] {
+                    if let have = got["app"] as? [String: Any] {
+                        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+                            check("\(label) app.\(key)", value, have[key])
+                        }
+                    } else {
+                        check("\(label) app", app, got["app"])
+                    }
+                } else {
+                    check("\(label) app", app, got["app"])
+                }
+            }
             if let findings = want["findings"] as? [[String: Any]] {
                 let have = (got["findings"] as? [[String: Any]] ?? []).map { finding in
                     ["endpoint": finding["endpoint"] ?? "", "kind": finding["kind"] ?? ""] as [String: Any]
@@ -113,7 +129,26 @@ import Testing
                 }
             }
         }
+        if let wantGroups = expected["groups"] as? [[String: Any]] {
+            var unmatched = actual["groups"] as? [[String: Any]] ?? []
+            for want in wantGroups {
+                let key = groupKey(want)
+                guard let position = unmatched.firstIndex(where: { groupKey($0) == key }) else {
+                    differences.append("  group \(key): not found in the analysis")
+                    continue
+                }
+                let got = unmatched.remove(at: position)
+                for field in ["peer", "peers", "flows"] { check("group \(key) \(field)", want[field], got[field]) }
+            }
+            for extra in unmatched { differences.append("  group \(groupKey(extra)): not expected") }
+        }
         return differences
+    }
+
+    /// kind, stuck endpoint and service: what identifies a group (SPEC §4).
+    static func groupKey(_ group: [String: Any]) -> String {
+        let endpoint = group["endpoint"] as? [String: Any] ?? [:]
+        return "\(group["kind"] ?? "?") \(endpoint["ip"] ?? "?") \(endpoint["role"] ?? "?") → \(Self.endpoint(group["service"]))"
     }
 
     static func endpoint(_ value: Any?) -> String {
