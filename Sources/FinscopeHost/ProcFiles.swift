@@ -48,3 +48,21 @@ func directoryEntries(_ path: String) -> [String] {
     }
     return names
 }
+
+/// The names in a directory (without "." and ".."), or the errno when it cannot be opened.
+func directoryEntriesOrError(_ path: String) -> Result<[String], DirectoryError> {
+    guard let dir = opendir(path) else { return .failure(DirectoryError(code: errno)) }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafePointer(to: entry.pointee.d_name) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        }
+        if name != ".", name != ".." { names.append(name) }
+    }
+    return .success(names)
+}
+
+struct DirectoryError: Error {
+    var code: Int32
+}

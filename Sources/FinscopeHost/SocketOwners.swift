@@ -1,5 +1,9 @@
 import FinscopeFlows
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Which process holds a socket, found through `/proc/PID/fd/*` → `socket:[inode]`.
 ///
 /// Reading another user's `/proc/PID/fd` needs root (or CAP_SYS_PTRACE); without it those
@@ -41,5 +45,64 @@ public enum SocketOwners {
         }
         let comm = readTextFile("\(procRoot)/\(pid)/comm")?.split(separator: "\n").first.map(String.init) ?? "?"
         return "[\(comm)]"
+    }
+}
+
+extension SocketOwners {
+    /// The holder of each of `inodes`, with its container and start time, found in one pass
+    /// over /proc/*/fd (the lowest pid when several processes share a socket), and how many
+    /// processes' fd directories could not be read (permission denied).
+    public static func kernelOwners(of inodes: Set<UInt64>, procRoot: String = "/proc")
+        -> (owners: [UInt64: SocketOwner], unreadable: Int) {
+        guard !inodes.isEmpty else { return ([:], 0) }
+        var found: [UInt64: SocketOwner] = [:]
+        var unreadable = 0
+        for pid in directoryEntries(procRoot).compactMap({ Int32($0) }).sorted() {
+            let fdDirectory = "\(procRoot)/\(pid)/fd"
+            let fds: [String]
+            switch directoryEntriesOrError(fdDirectory) {
+            case .success(let names): fds = names
+            case .failure(let error):
+                if error.code == EACCES || error.code == EPERM { unreadable += 1 }
+                continue
+            }
+            var owner: SocketOwner?
+            for fd in fds {
+                guard let target = readLink("\(fdDirectory)/\(fd)"),
+                      let inode = socketInode(target), inodes.contains(inode), found[inode] == nil else { continue }
+                if owner == nil {
+                    let container = readTextFile("\(procRoot)/\(pid)/cgroup").flatMap { ContainerIdentity.parse(cgroupFile: $0) }
+                    owner = SocketOwner(pid: pid, command: commandLine(pid: pid, procRoot: procRoot),
+                                        containerID: container?.id, pod: container?.pod,
+                                        startTime: ProcessStart.read(pid: pid, procRoot: procRoot)?.startTime)
+                }
+                found[inode] = owner
+            }
+            if found.count == inodes.count { break }
+        }
+        return (found, unreadable)
+    }
+}
+
+/// A process's identity over time: /proc/PID/stat's start time (field 22) and state.
+public struct ProcessStart: Sendable, Equatable {
+    public var startTime: UInt64
+    /// The one-letter state (R, S, D, Z, …).
+    public var state: Character
+
+    /// Reads /proc/PID/stat; nil when the process is gone.
+    public static func read(pid: Int32, procRoot: String = "/proc") -> ProcessStart? {
+        readTextFile("\(procRoot)/\(pid)/stat").flatMap(parse(stat:))
+    }
+
+    /// `4242 (some (odd) name) S 1 … starttime …`: the command may hold spaces and
+    /// parentheses, so fields are counted after the last ')'.
+    public static func parse(stat text: String) -> ProcessStart? {
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        // After the command: field 3 (state) is fields[0], so field 22 is fields[19].
+        guard fields.count >= 20, let state = fields[0].first, fields[0].count == 1,
+              let start = UInt64(fields[19]) else { return nil }
+        return ProcessStart(startTime: start, state: state)
     }
 }
