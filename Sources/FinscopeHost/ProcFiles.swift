@@ -66,3 +66,29 @@ func directoryEntriesOrError(_ path: String) -> Result<[String], DirectoryError>
 struct DirectoryError: Error {
     var code: Int32
 }
+
+/// Calls `body` with each line of a file (without its newline), reading 1 MiB at a time, so
+/// a file of any size is read whole; returns false when the file cannot be opened.
+@discardableResult
+func forEachLine(of path: String, _ body: (Substring) -> Void) -> Bool {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var pending: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            break
+        }
+        if count == 0 { break }
+        pending += chunk[0..<count]
+        guard let lastNewline = pending.lastIndex(of: 10) else { continue }
+        let text = String(decoding: pending[...lastNewline], as: UTF8.self)
+        for line in text.split(separator: "\n") { body(line) }
+        pending.removeSubrange(...lastNewline)
+    }
+    if !pending.isEmpty { body(Substring(String(decoding: pending, as: UTF8.self))) }
+    return true
+}
