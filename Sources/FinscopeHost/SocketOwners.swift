@@ -29,6 +29,23 @@ public enum SocketOwners {
         return found
     }
 
+    /// The first `count` bytes of `link` as `socket:[123456]` → 123456.
+    static func socketInode(bytes link: [UInt8], count: Int) -> UInt64? {
+        // "socket:[" is 8 bytes, then at least one digit, then "]".
+        guard count >= 10, count <= link.count, link[count - 1] == 93,
+              link[0] == 115, link[1] == 111, link[2] == 99, link[3] == 107, link[4] == 101,
+              link[5] == 116, link[6] == 58, link[7] == 91 else { return nil }
+        var value: UInt64 = 0
+        for byte in link[8..<(count - 1)] {
+            guard (48...57).contains(byte) else { return nil }
+            let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times.addingReportingOverflow(UInt64(byte - 48))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+        }
+        return value
+    }
+
     /// `socket:[123456]` → 123456.
     public static func socketInode<Text: StringProtocol>(_ link: Text) -> UInt64? {
         guard link.hasPrefix("socket:["), link.hasSuffix("]") else { return nil }
@@ -59,17 +76,24 @@ extension SocketOwners {
         var unreadable = 0
         for pid in directoryEntries(procRoot).compactMap({ Int32($0) }).sorted() {
             let fdDirectory = "\(procRoot)/\(pid)/fd"
-            let fds: [String]
-            switch directoryEntriesOrError(fdDirectory) {
-            case .success(let names): fds = names
-            case .failure(let error):
-                if error.code == EACCES || error.code == EPERM { unreadable += 1 }
+            let dirFD = open(fdDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dirFD >= 0 else {
+                if errno == EACCES || errno == EPERM { unreadable += 1 }
                 continue
             }
+            guard let dir = fdopendir(dirFD) else { close(dirFD); continue }
             var owner: SocketOwner?
-            for fd in fds {
-                guard let target = readLink("\(fdDirectory)/\(fd)"),
-                      let inode = socketInode(target), inodes.contains(inode), found[inode] == nil else { continue }
+            // readlinkat on the directory: no path strings per descriptor (a process may hold
+            // 100,000 of them), and `socket:[N]` parsed from the bytes.
+            var link = [UInt8](repeating: 0, count: 64)
+            while let entry = readdir(dir) {
+                let count = withUnsafePointer(to: entry.pointee.d_name) { name in
+                    name.withMemoryRebound(to: CChar.self, capacity: 256) { name in
+                        link.withUnsafeMutableBytes { readlinkat(dirFD, name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+                    }
+                }
+                guard count > 0, let inode = socketInode(bytes: link, count: count),
+                      inodes.contains(inode), found[inode] == nil else { continue }
                 if owner == nil {
                     let container = readTextFile("\(procRoot)/\(pid)/cgroup").flatMap { ContainerIdentity.parse(cgroupFile: $0) }
                     owner = SocketOwner(pid: pid, command: commandLine(pid: pid, procRoot: procRoot),
@@ -78,6 +102,7 @@ extension SocketOwners {
                 }
                 found[inode] = owner
             }
+            closedir(dir)
             if found.count == inodes.count { break }
         }
         return (found, unreadable)

@@ -206,6 +206,22 @@ struct ContainerIdentityTests {
         #expect(ContainerIdentity.parse(cgroupFile: "") == nil)
     }
 
+    @Test("socket links read as bytes: socket:[N] only")
+    func socketLinkBytes() {
+        func inode(_ text: String) -> UInt64? {
+            var bytes = Array(text.utf8)
+            let count = bytes.count
+            bytes += [UInt8](repeating: 0, count: 64 - count)
+            return SocketOwners.socketInode(bytes: bytes, count: count)
+        }
+        #expect(inode("socket:[123456]") == 123_456)
+        #expect(inode("socket:[]") == nil)
+        #expect(inode("socket:[12a]") == nil)
+        #expect(inode("pipe:[123456]") == nil)
+        #expect(inode("socket:[99999999999999999999]") == nil)  // overflows UInt64
+        #expect(inode("/dev/null") == nil)
+    }
+
     @Test("/proc/PID/stat: fields counted after the last ')' of the command")
     func processStat() {
         let line = "4242 (my (odd) prog) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654321 1000000 200 18446744073709551615"
