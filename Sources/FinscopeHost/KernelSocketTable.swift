@@ -201,13 +201,14 @@ enum NetlinkDiagSocket {
     static let sequenceLock = NSLockLike()
 
     /// Dumps both address families' sockets in `states` on `fd`.
-    static func dump(fd: Int32, states: Set<KernelTCPState>, netns: UInt64?) throws -> [KernelSocket] {
+    static func dump(fd: Int32, states: Set<KernelTCPState>, netns: UInt64?,
+                     families: [UInt8] = [UInt8(AF_INET), UInt8(AF_INET6)]) throws -> [KernelSocket] {
         let mask = KernelTCPState.mask(states)
         guard mask != 0 else { return [] }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 8)
         defer { buffer.deallocate() }
         var sockets: [KernelSocket] = []
-        for family in [UInt8(AF_INET), UInt8(AF_INET6)] {
+        for family in families {
             let seq = sequenceLock.next()
             let request = InetDiag.request(family: family, states: mask, sequence: seq)
             let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }

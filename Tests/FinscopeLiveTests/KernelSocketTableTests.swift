@@ -83,6 +83,18 @@ struct KernelSocketTableTests {
         #expect(listening.sockets.contains { $0.local.port == server.port && $0.state == .listen })
     }
 
+    @Test("a request the kernel rejects comes back as NLMSG_ERROR: a clear error, not a hang")
+    func kernelRejectsRequest() throws {
+        let fd = try NetlinkDiagSocket.open()
+        defer { Glibc.close(fd) }
+        // Address family 99 is beyond AF_MAX: sock_diag answers -EINVAL.
+        #expect(throws: InetDiagError.kernel(errno: EINVAL)) {
+            try NetlinkDiagSocket.dump(fd: fd, states: [.closeWait], netns: nil, families: [99])
+        }
+        // The socket still works afterwards.
+        #expect(throws: Never.self) { try NetlinkDiagSocket.dump(fd: fd, states: [.closeWait], netns: nil) }
+    }
+
     @Test("the /proc/net/tcp fallback reads the same sockets, without receive times")
     func procFallbackAgrees() throws {
         let server = try LoopbackServer()
