@@ -75,6 +75,8 @@ public enum InetDiagError: Error, Equatable, CustomStringConvertible {
     case malformed(offset: Int, reason: String)
     /// The datagram was bigger than the receive buffer (MSG_TRUNC).
     case datagramTruncated(size: Int, buffer: Int)
+    /// The kernel sent nothing for the receive timeout, before NLMSG_DONE.
+    case timedOut(seconds: Int)
 
     public var description: String {
         switch self {
@@ -86,6 +88,8 @@ public enum InetDiagError: Error, Equatable, CustomStringConvertible {
             "malformed netlink reply at offset \(offset): \(reason)"
         case .datagramTruncated(let size, let buffer):
             "netlink datagram of \(size) bytes does not fit the \(buffer)-byte buffer"
+        case .timedOut(let seconds):
+            "no answer from the kernel's socket dump for \(seconds) s"
         }
     }
 }

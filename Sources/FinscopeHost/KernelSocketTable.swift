@@ -179,6 +179,7 @@ enum NetlinkDiagSocket {
     static let familyNetlink: Int32 = 16   // AF_NETLINK
     static let protocolSockDiag: Int32 = 4 // NETLINK_SOCK_DIAG
     static let bufferSize = 1 << 18
+    static let receiveTimeout = 10
 
     struct Refused: Error, CustomStringConvertible {
         var code: Int32
@@ -193,7 +194,7 @@ enum NetlinkDiagSocket {
         // timeout, so a kernel that never answers cannot hang the caller.
         var size: Int32 = 4 << 20
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return fd
     }
@@ -217,6 +218,7 @@ enum NetlinkDiagSocket {
                 let count = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC))
                 if count < 0 {
                     if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK { throw InetDiagError.timedOut(seconds: receiveTimeout) }
                     throw InetDiagError.kernel(errno: errno)
                 }
                 guard count <= buffer.count else { throw InetDiagError.datagramTruncated(size: count, buffer: buffer.count) }
@@ -252,6 +254,8 @@ enum NetworkNamespaces {
         /// A process in it (for /proc/PID/net/tcp); nil for a /run/netns namespace without one.
         var pid: Int32?
         var isCurrent: Bool
+        /// More processes in it, tried in turn when `path`'s process exits before the namespace is entered.
+        var others: [Int32] = []
     }
 
     struct EnterError: Error, CustomStringConvertible {
@@ -297,11 +301,15 @@ enum NetworkNamespaces {
             return (targets, notes)
         case .all:
             var denied = 0
+            var index: [UInt64: Int] = [:]
             for pid in directoryEntries(procRoot).compactMap({ Int32($0) }).sorted() {
                 switch inode("\(procRoot)/\(pid)/ns/net") {
                 case .success(let inode):
                     if seen.insert(inode).inserted {
                         targets.append(Target(inode: inode, path: "\(procRoot)/\(pid)/ns/net", pid: pid, isCurrent: false))
+                        index[inode] = targets.count - 1
+                    } else if let at = index[inode], targets[at].others.count < 3 {
+                        targets[at].others.append(pid)
                     }
                 case .failure(let error):
                     if error.reason == "permission denied" { denied += 1 }  // else: the process exited meanwhile
@@ -351,9 +359,17 @@ enum NetworkNamespaces {
     /// the socket stays bound to that namespace. The rest of the process never moves.
     static func netlinkSocket(in target: Target) throws -> Int32 {
         guard let path = target.path else { return try NetlinkDiagSocket.open() }
-        let nsFD = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        var nsFD = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        var code = errno
+        // The process named by the path exited meanwhile: another process of the namespace.
+        if nsFD < 0, code == ENOENT || code == ESRCH, let pid = target.pid {
+            let root = String(path.dropLast("/\(pid)/ns/net".count))
+            for other in target.others where nsFD < 0 {
+                nsFD = Glibc.open("\(root)/\(other)/ns/net", O_RDONLY | O_CLOEXEC)
+                code = errno
+            }
+        }
         guard nsFD >= 0 else {
-            let code = errno
             throw EnterError(reason: code == EACCES || code == EPERM ? "permission denied" : errnoName(code))
         }
         defer { close(nsFD) }
