@@ -223,6 +223,24 @@ struct KernelSocketTableTests {
         #expect(helper.snapshot() == nil)
     }
 
+    @Test("the helper answers an unknown request with an error line and end, so no client hangs",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: finscopeExecutable), "needs the built finscope binary"))
+    func helperUnknownRequest() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: finscopeExecutable)
+        process.arguments = [AttributionHelper.subcommand]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        try input.fileHandleForWriting.write(contentsOf: Data("frobnicate\n".utf8))
+        try input.fileHandleForWriting.close()
+        let answer = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(answer == "e unknown request: frobnicate\nend\n")
+        #expect(process.terminationStatus == 0)
+    }
+
     @Test("as nobody: what could be read, plus what could not (namespaces not entered, owners unknown)",
           .enabled(if: rootWithIP && haveSS && HostTools.find("runuser") != nil
                        && FileManager.default.isExecutableFile(atPath: finscopeExecutable),
