@@ -12,9 +12,16 @@ import FinscopeWire
 /// Naming the process behind another user's socket means reading its `/proc/PID/fd`, which
 /// needs root. Packet decoding should not run as root. So when `finscope live` drops root,
 /// it first starts this helper — the same binary, `finscope proc-helper`, still root — and
-/// keeps a pipe to it. The helper parses no packets and takes one request ("snapshot"),
-/// answering with the CLOSE_WAIT sockets it sees and their holders; it exits when the pipe
-/// closes (finscope stopped or died).
+/// keeps a pipe to it. The helper parses no packets and takes two requests, one line each:
+///
+/// - `snapshot`: the CLOSE_WAIT sockets of /proc/net/tcp{,6} (finscope's own namespace) and
+///   their holders (`CloseWaitOwners.encoded()`);
+/// - `kernel-scan`: the CLOSE_WAIT sockets of every network namespace, read through
+///   NETLINK_SOCK_DIAG, with owners, containers and what could not be seen
+///   (`KernelScan.encoded()`; an `e MESSAGE` line when the scan failed).
+///
+/// Each answer ends with a line `end`. The helper exits when the pipe closes (finscope
+/// stopped or died).
 public final class AttributionHelper: @unchecked Sendable {
     private let process: Process
     private let toHelper: FileHandle
@@ -51,13 +58,29 @@ public final class AttributionHelper: @unchecked Sendable {
     public func snapshot() -> CloseWaitOwners? {
         lock.lock()
         defer { lock.unlock() }
-        guard (try? toHelper.write(contentsOf: Array("snapshot\n".utf8))) != nil else { return nil }
+        return exchange("snapshot").map { CloseWaitOwners.decode(lines: $0) }
+    }
+
+    /// The helper's kernel scan (CLOSE_WAIT sockets of every network namespace, with owners);
+    /// nil when the helper is gone. Throws the helper's error, or on an answer that does not parse.
+    public func kernelScan() throws -> KernelScan? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let lines = exchange(Self.kernelScanRequest) else { return nil }
+        return try KernelScan.decode(lines: lines)
+    }
+
+    public static let kernelScanRequest = "kernel-scan"
+
+    /// Sends one request line and collects the answer's lines up to `end`; nil when the pipe broke.
+    private func exchange(_ request: String) -> [String]? {
+        guard (try? toHelper.write(contentsOf: Array((request + "\n").utf8))) != nil else { return nil }
         var lines: [String] = []
         while true {
             if let newline = buffered.firstIndex(of: 10) {
                 let line = String(decoding: buffered[..<newline], as: UTF8.self)
                 buffered.removeSubrange(...newline)
-                if line == "end" { return CloseWaitOwners.decode(lines: lines) }
+                if line == "end" { return lines }
                 lines.append(line)
                 continue
             }
@@ -80,11 +103,22 @@ public final class AttributionHelper: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// The helper's side: answer "snapshot" requests on stdin until it closes.
+    /// The helper's side: answer "snapshot" and "kernel-scan" requests on stdin until it closes.
     public static func serve() {
         while let request = readLine(strippingNewline: true) {
-            guard request == "snapshot" else { continue }
-            let answer = CloseWaitOwners.read().encoded() + "end\n"
+            let answer: String
+            switch request {
+            case "snapshot":
+                answer = CloseWaitOwners.read().encoded() + "end\n"
+            case kernelScanRequest:
+                do {
+                    answer = try KernelSocketTable.read(states: [.closeWait], namespaces: .all).encoded() + "end\n"
+                } catch {
+                    answer = "e \(oneLine(String(describing: error)))\nend\n"
+                }
+            default:
+                answer = "e unknown request: \(oneLine(String(request.prefix(100))))\nend\n"
+            }
             let bytes = Array(answer.utf8)
             var written = 0
             while written < bytes.count {

@@ -49,3 +49,47 @@ func directoryEntries(_ path: String) -> [String] {
     }
     return names
 }
+
+/// The names in a directory (without "." and ".."), or the errno when it cannot be opened.
+func directoryEntriesOrError(_ path: String) -> Result<[String], DirectoryError> {
+    guard let dir = opendir(path) else { return .failure(DirectoryError(code: errno)) }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafePointer(to: entry.pointee.d_name) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        }
+        if name != ".", name != ".." { names.append(name) }
+    }
+    return .success(names)
+}
+
+struct DirectoryError: Error {
+    var code: Int32
+}
+
+/// Calls `body` with each line of a file (without its newline), reading 1 MiB at a time, so
+/// a file of any size is read whole; returns false when the file cannot be opened.
+@discardableResult
+func forEachLine(of path: String, _ body: (Substring) -> Void) -> Bool {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var pending: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            break
+        }
+        if count == 0 { break }
+        pending += chunk[0..<count]
+        guard let lastNewline = pending.lastIndex(of: 10) else { continue }
+        let text = String(decoding: pending[...lastNewline], as: UTF8.self)
+        for line in text.split(separator: "\n") { body(line) }
+        pending.removeSubrange(...lastNewline)
+    }
+    if !pending.isEmpty { body(Substring(String(decoding: pending, as: UTF8.self))) }
+    return true
+}

@@ -41,11 +41,14 @@ public enum ProcNetTCP {
     }
 
     /// Every socket in `/proc/net/tcp` and `/proc/net/tcp6` (a missing file counts as empty).
+    /// The files are read in chunks and parsed line by line, whatever their size (100,000
+    /// sockets make about 15 MB of text).
     public static func read(procRoot: String = "/proc") -> [TCPSocketEntry] {
         var entries: [TCPSocketEntry] = []
         for name in ["tcp", "tcp6"] {
-            guard let text = readTextFile("\(procRoot)/net/\(name)") else { continue }
-            entries += parse(text)
+            forEachLine(of: "\(procRoot)/net/\(name)") { line in
+                if let entry = parse(line: line) { entries.append(entry) }
+            }
         }
         return entries
     }

@@ -24,8 +24,22 @@ public struct CloseWaitOwners: Sendable, Equatable {
         self.unreadable = unreadable
     }
 
-    /// Reads /proc now: the CLOSE_WAIT sockets of /proc/net/tcp{,6}, then their holders.
+    /// The CLOSE_WAIT sockets of finscope's own network namespace now, then their holders:
+    /// through netlink sock_diag (`KernelSocketTable`, which falls back to /proc/net/tcp{,6}
+    /// when netlink is refused); with another `procRoot` (a test tree), from its files.
     public static func read(procRoot: String = "/proc") -> CloseWaitOwners {
+        if procRoot == "/proc", let scan = try? KernelSocketTable.read(states: [.closeWait], namespaces: .current) {
+            var result = CloseWaitOwners()
+            for socket in scan.sockets where socket.inode != 0 {
+                let pair = SocketPair(local: socket.local, remote: socket.remote)
+                if let owner = scan.owner(of: socket) {
+                    result.owners[pair] = owner.process
+                } else {
+                    result.unreadable[pair] = socket.uid
+                }
+            }
+            return result
+        }
         let stuck = ProcNetTCP.read(procRoot: procRoot).filter { $0.state == TCPSocketEntry.closeWait && $0.inode != 0 }
         let holders = SocketOwners.owners(of: Set(stuck.map(\.inode)), procRoot: procRoot)
         var result = CloseWaitOwners()

@@ -17,7 +17,7 @@ struct Finscope: ParsableCommand {
             never sent its own: which address, which role, which peer service, how many \
             connections, for how long.
             """,
-        subcommands: [Analyze.self, Live.self, Interfaces.self, ProcHelper.self],
+        subcommands: [Analyze.self, Live.self, Interfaces.self, ProcHelper.self, KernelSockets.self],
         defaultSubcommand: Analyze.self
     )
 }
