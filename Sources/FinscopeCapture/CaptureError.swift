@@ -1,3 +1,5 @@
+import FinscopeWire
+
 /// Why an input could not be read at all. Each says what is wrong and what to do, in one line.
 public enum CaptureError: Error, Equatable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
@@ -11,7 +13,7 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
             return "cannot read \(path): \(reason)"
         case .unsupportedLinkType(let path, let linkType, let name):
             return "cannot analyze \(path): link type \(name) (\(linkType)) is not supported; finscope decodes "
-                + "Ethernet, Linux cooked (SLL/SLL2), BSD loopback and raw IP captures"
+                + LinkKind.decodedNames
         case .badFilter(let expression, let reason):
             return "invalid filter '\(expression)': \(reason) (see pcap-filter(7))"
         case .noInput:

@@ -177,7 +177,7 @@ public enum FlowPackets {
                 if let pcap = reader as? PcapFileReader {
                     try open(linkType: pcap.linkType, snapLength: max(pcap_snapshot(pcap.handle), 262_144))
                 } else {
-                    try open(linkType: frame.link.map(dltValue) ?? 1, snapLength: 262_144)
+                    try open(linkType: frame.link?.linkType ?? 1, snapLength: 262_144)
                 }
                 outputLink = frame.link
             }
@@ -215,20 +215,6 @@ public enum FlowPackets {
         defer { try? handle.close() }
         let magic = [UInt8](handle.readData(ofLength: 4))
         return magic == [0xd4, 0xc3, 0xb2, 0xa1] || magic == [0xa1, 0xb2, 0xc3, 0xd4]
-    }
-
-    /// libpcap's DLT number for a link kind (for frames from finscope's own pcapng reader).
-    static func dltValue(_ link: LinkKind) -> Int32 {
-        switch link {
-        case .ethernet: return 1
-        case .null: return 0
-        case .loop: return 108
-        case .rawIP: return 12
-        case .ipv4: return 228
-        case .ipv6: return 229
-        case .linuxCooked: return 113
-        case .linuxCooked2: return 276
-        }
     }
 
     private struct Restart: Error { var path: String }

@@ -21,7 +21,7 @@ public enum LiveCaptureError: Error, Equatable, CustomStringConvertible {
             return "no capture interface named '\(name)'; available: \(list) (see finscope interfaces)"
         case .unsupportedLinkType(let interface, let linkType, let name):
             return "cannot analyze \(interface): link type \(name) (\(linkType)) is not supported; finscope decodes "
-                + "Ethernet, Linux cooked (SLL/SLL2), BSD loopback and raw IP"
+                + LinkKind.decodedNames
         case .cannotWrite(let path, let reason):
             return "cannot write \(path): \(reason)"
         case .failed(let interface, let reason):
