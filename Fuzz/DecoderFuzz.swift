@@ -1,18 +1,21 @@
 // libFuzzer target: FinscopeWire's frame decoder on arbitrary bytes.
 //
-// Input layout: byte 0 picks the link kind (modulo the 8 kinds), bytes 1-2 (big-endian)
+// Input layout: byte 0 picks the link kind (modulo LinkKind.allCases.count, in declaration
+// order: the first 8 are Ethernet ... Linux cooked v2 as before), bytes 1-2 (big-endian)
 // are added to the captured length to make the wire length (pcap's `len` may exceed
 // `caplen`), the rest is the captured frame. Invariants checked on every input:
 //   - decoding reads only the frame (AddressSanitizer: the frame ends where the heap
 //     allocation ends),
 //   - the same bytes decode to the same outcome,
 //   - a segment's payload length never exceeds the wire length minus the smallest IP
-//     and TCP headers (payload comes from IP length fields, bounded by the wire),
+//     and TCP headers (payload comes from IP length fields, bounded by the wire; NFLOG
+//     records no wire length of the packet it logged, so there only by the IP limit),
+//   - the payload offset lies inside the frame, after at least a TCP header,
 //   - a window-scale shift is absent (-1) or at most 14, and only on SYN segments,
 //   - the addresses print.
 import FinscopeWire
 
-let kinds: [LinkKind] = [.ethernet, .null, .loop, .rawIP, .ipv4, .ipv6, .linuxCooked, .linuxCooked2]
+let kinds = LinkKind.allCases
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -27,8 +30,11 @@ public func fuzzDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     precondition(outcome == FrameDecoder.decode(frame, wireLength: 0, link: link) || extra > 0,
                  "a wire length below the captured length changed the outcome")
     if case .segment(let segment) = outcome {
-        precondition(Int(segment.payloadLength) + 40 <= wireLength,
+        let bound = link == .nflog ? 65535 + 40 : wireLength
+        precondition(Int(segment.payloadLength) + 40 <= bound,
                      "payload \(segment.payloadLength) does not fit a \(wireLength)-byte frame")
+        precondition(segment.payloadOffset >= 20 && segment.payloadOffset <= frame.count,
+                     "payload offset \(segment.payloadOffset) outside a \(frame.count)-byte frame")
         precondition(segment.windowScale >= -1 && segment.windowScale <= 14, "window scale \(segment.windowScale)")
         precondition(segment.windowScale == -1 || segment.flags.contains(.syn), "window scale on a non-SYN")
         precondition(segment.source.isIPv6 == segment.destination.isIPv6, "mixed address families")

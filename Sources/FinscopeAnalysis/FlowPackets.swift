@@ -52,7 +52,7 @@ public enum FlowPackets {
         var outputLink: LinkKind?
         try replay(paths: paths, options: options, wanted: Set(flows.map(\.id)), firstFrame: { frame in
             // The first frame fixes the output's link type (a pcap file has one).
-            let linkType = frame.link.map(dlt) ?? 1
+            let linkType = frame.link?.linkType ?? 1
             file = try PcapDumpFile(path: output, linkType: linkType, snapLength: 262_144, nanosecondPrecision: nano)
             outputLink = frame.link
             summary.linkType = linkType
@@ -97,16 +97,3 @@ public enum FlowPackets {
     }
 }
 
-// TEMPORARY until the wire layer's LinkKind.linkType lands (issue 10: one DLT table).
-private func dlt(_ link: LinkKind) -> Int32 {
-    switch link {
-    case .ethernet: return 1
-    case .null: return 0
-    case .loop: return 108
-    case .rawIP: return 12
-    case .ipv4: return 228
-    case .ipv6: return 229
-    case .linuxCooked: return 113
-    case .linuxCooked2: return 276
-    }
-}

@@ -1,3 +1,5 @@
+import FinscopeWire
+
 /// Why capture input or output failed: one type for files read, files written and
 /// interfaces. Each says what is wrong and what to do, in one line, with the right verb.
 public enum CaptureError: Error, Equatable, CustomStringConvertible {
@@ -18,7 +20,7 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
             return "cannot write \(path): \(reason)"
         case .unsupportedLinkType(let source, let linkType, let name):
             return "cannot analyze \(source): link type \(name) (\(linkType)) is not supported; finscope decodes "
-                + "Ethernet, Linux cooked (SLL/SLL2), BSD loopback and raw IP captures"
+                + LinkKind.decodedNames
         case .badFilter(let expression, let reason):
             return "invalid filter '\(expression)': \(reason) (see pcap-filter(7))"
         case .noInput:

@@ -4,6 +4,10 @@
 /// be shorter (snaplen). IP length fields are checked against the wire length, so a
 /// capture made with `tcpdump -s 96` still yields correct payload lengths, while a
 /// header that claims more bytes than the frame ever had is `malformed`.
+///
+/// Each level's length rules live in its header view (`check`); this type only walks
+/// from one header to the next. `origin` (the frame's first byte) travels down so the
+/// segment can say where its payload starts (`TCPSegment.payloadOffset`).
 public enum FrameDecoder {
     /// VLAN tags followed before giving up (802.1Q, 802.1ad, and the old QinQ types).
     static let maximumVLANTags = 8
@@ -12,56 +16,85 @@ public enum FrameDecoder {
 
     public static func decode(_ frame: UnsafeRawBufferPointer, wireLength: Int, link: LinkKind) -> DecodeOutcome {
         let wire = max(wireLength, frame.count)
+        let origin = frame.baseAddress
         switch link {
         case .ethernet:
-            guard let ethernet = EthernetHeaderView(frame) else { return .skipped(.truncated) }
-            return decodeEtherType(ethernet.etherType, frame, offset: EthernetHeaderView.length, wire: wire)
+            if let problem = EthernetHeaderView.check(frame) { return .skipped(problem.skipReason) }
+            let ethernet = EthernetHeaderView(checked: frame)
+            return decodeEtherType(ethernet.etherType, frame, offset: EthernetHeaderView.length, wire: wire, origin: origin)
         case .linuxCooked:
-            guard frame.count >= 16 else { return .skipped(.truncated) }
-            return decodeEtherType(frame.u16(14), frame, offset: 16, wire: wire)
+            if let problem = LinuxCookedHeaderView.check(frame) { return .skipped(problem.skipReason) }
+            let cooked = LinuxCookedHeaderView(checked: frame)
+            return decodeEtherType(cooked.protocolType, frame, offset: LinuxCookedHeaderView.length, wire: wire, origin: origin)
         case .linuxCooked2:
-            guard frame.count >= 20 else { return .skipped(.truncated) }
-            return decodeEtherType(frame.u16(0), frame, offset: 20, wire: wire)
+            if let problem = LinuxCooked2HeaderView.check(frame) { return .skipped(problem.skipReason) }
+            let cooked = LinuxCooked2HeaderView(checked: frame)
+            return decodeEtherType(cooked.protocolType, frame, offset: LinuxCooked2HeaderView.length, wire: wire, origin: origin)
         case .null, .loop:
-            guard frame.count >= 4 else { return .skipped(.truncated) }
-            var family = frame.u32(0)
-            // DLT_NULL stores the family in the capturing host's byte order.
-            if link == .null, family & 0xffff_0000 != 0 { family = family.byteSwapped }
-            switch family {
-            case 2: return decodeIPv4(frame.tail(from: 4), wire: wire - 4)
-            case 10, 23, 24, 28, 30: return decodeIPv6(frame.tail(from: 4), wire: wire - 4)
-            default: return .skipped(.notTCP)
-            }
+            if let problem = LoopbackHeaderView.check(frame) { return .skipped(problem.skipReason) }
+            let loopback = LoopbackHeaderView(checked: frame)
+            let family = link == .null ? loopback.eitherOrderFamily : loopback.networkOrderFamily
+            let packet = frame.tail(from: LoopbackHeaderView.length)
+            let packetWire = wire - LoopbackHeaderView.length
+            if family == 2 { return decodeIPv4(packet, wire: packetWire, origin: origin) }
+            if LoopbackHeaderView.isIPv6Family(family) { return decodeIPv6(packet, wire: packetWire, origin: origin) }
+            return .skipped(.notTCP)
         case .rawIP:
             guard frame.count >= 1 else { return .skipped(.truncated) }
             switch frame.u8(0) >> 4 {
-            case 4: return decodeIPv4(frame, wire: wire)
-            case 6: return decodeIPv6(frame, wire: wire)
+            case 4: return decodeIPv4(frame, wire: wire, origin: origin)
+            case 6: return decodeIPv6(frame, wire: wire, origin: origin)
             default: return .skipped(.malformed)
             }
         case .ipv4:
-            return decodeIPv4(frame, wire: wire)
+            return decodeIPv4(frame, wire: wire, origin: origin)
         case .ipv6:
-            return decodeIPv6(frame, wire: wire)
+            return decodeIPv6(frame, wire: wire, origin: origin)
+        case .nflog:
+            return decodeNFLOG(frame, wire: wire, origin: origin)
+        case .ppp:
+            return decodePPP(frame, wire: wire, origin: origin)
+        case .pppHDLC:
+            // DLT_PPP_SERIAL also carries Cisco HDLC framing, told apart by the first byte.
+            if frame.count >= 1, frame.u8(0) == CiscoHDLCHeaderView.unicast || frame.u8(0) == CiscoHDLCHeaderView.broadcast {
+                return decodeCiscoHDLC(frame, wire: wire, origin: origin)
+            }
+            return decodePPP(frame, wire: wire, origin: origin)
+        case .ciscoHDLC:
+            return decodeCiscoHDLC(frame, wire: wire, origin: origin)
+        case .pflog:
+            return decodePflog(frame, wire: wire, origin: origin)
+        case .ipOverInfiniBand:
+            if let problem = IPoIBHeaderView.check(frame) { return .skipped(problem.skipReason) }
+            let ipoib = IPoIBHeaderView(checked: frame)
+            return decodeEtherType(ipoib.protocolType, frame, offset: IPoIBHeaderView.length, wire: wire, origin: origin)
+        case .ieee80211:
+            return decodeIEEE80211(frame, wire: wire, origin: origin, dataPad: false)
+        case .ieee80211Radiotap:
+            return decodeRadiotap(frame, wire: wire, origin: origin)
+        case .ppi:
+            return decodePPI(frame, wire: wire, origin: origin)
         }
     }
 
     /// Walks stacked VLAN tags, then dispatches on the EtherType.
     @inline(__always)  // the per-frame path: one function, no copies of the outcome between levels
-    static func decodeEtherType(_ first: UInt16, _ frame: UnsafeRawBufferPointer, offset start: Int, wire: Int) -> DecodeOutcome {
+    static func decodeEtherType(_ first: UInt16, _ frame: UnsafeRawBufferPointer, offset start: Int, wire: Int,
+                                origin: UnsafeRawPointer?) -> DecodeOutcome {
         var etherType = first
         var offset = start
         var tags = 0
         while etherType == 0x8100 || etherType == 0x88a8 || etherType == 0x9100 || etherType == 0x9200 {
             tags += 1
             guard tags <= maximumVLANTags else { return .skipped(.malformed) }
-            guard frame.count >= offset + 4 else { return .skipped(.truncated) }
-            etherType = frame.u16(offset + 2)
-            offset += 4
+            let tagBytes = frame.tail(from: offset)
+            if let problem = VLANTagView.check(tagBytes) { return .skipped(problem.skipReason) }
+            etherType = VLANTagView(checked: tagBytes).etherType
+            offset += VLANTagView.length
         }
         switch etherType {
-        case 0x0800: return decodeIPv4(frame.tail(from: offset), wire: wire - offset)
-        case 0x86dd: return decodeIPv6(frame.tail(from: offset), wire: wire - offset)
+        case 0x0800: return decodeIPv4(frame.tail(from: offset), wire: wire - offset, origin: origin)
+        case 0x86dd: return decodeIPv6(frame.tail(from: offset), wire: wire - offset, origin: origin)
         case 0x8847, 0x8848, 0x8863, 0x8864: return .skipped(.unsupported)  // MPLS, PPPoE
         case ..<0x0600: return .skipped(.unsupported)  // an 802.3 length: LLC/SNAP follows
         default: return .skipped(.notTCP)
@@ -78,12 +111,8 @@ public enum FrameDecoder {
     }
 
     @inline(__always)
-    static func decodeIPv4(_ packet: UnsafeRawBufferPointer, wire: Int) -> DecodeOutcome {
-        if let problem = IPv4HeaderView.check(packet) {
-            // An IHL reaching past the frame's wire length is a contradiction, not a short snapshot.
-            let beyondWire = packet.count >= 1 && Int(packet.u8(0) & 0x0f) * 4 > wire
-            return .skipped(problem == .truncated && !beyondWire ? .truncated : .malformed)
-        }
+    static func decodeIPv4(_ packet: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = IPv4HeaderView.check(packet, wireLength: wire) { return .skipped(problem.skipReason) }
         let ip = IPv4HeaderView(checked: packet)
         let headerLength = ip.headerLength
         var totalLength = ip.totalLength
@@ -93,14 +122,12 @@ public enum FrameDecoder {
         guard ip.protocolNumber == 6 else { return .skipped(otherProtocol(ip.protocolNumber)) }
         guard ip.fragmentOffset == 0 else { return .skipped(.fragment) }
         return decodeTCP(packet.tail(from: headerLength), ipPayloadLength: totalLength - headerLength,
-                         source: ip.source, destination: ip.destination)
+                         source: ip.source, destination: ip.destination, origin: origin)
     }
 
-    static func decodeIPv6(_ packet: UnsafeRawBufferPointer, wire: Int) -> DecodeOutcome {
-        guard let ip = IPv6HeaderView(packet) else {
-            return .skipped(packet.count >= 1 && packet.u8(0) >> 4 != 6 ? .malformed : .truncated)
-        }
-        guard ip.version == 6 else { return .skipped(.malformed) }
+    static func decodeIPv6(_ packet: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = IPv6HeaderView.check(packet) { return .skipped(problem.skipReason) }
+        let ip = IPv6HeaderView(checked: packet)
         var payloadLength = ip.payloadLength
         if payloadLength == 0 { payloadLength = wire - IPv6HeaderView.length }  // jumbogram or offload
         guard IPv6HeaderView.length + payloadLength <= wire else { return .skipped(.malformed) }
@@ -112,31 +139,36 @@ public enum FrameDecoder {
             switch next {
             case 6:
                 return decodeTCP(packet.tail(from: offset), ipPayloadLength: remaining,
-                                 source: ip.source, destination: ip.destination)
+                                 source: ip.source, destination: ip.destination, origin: origin)
             case 0, 43, 60:  // hop-by-hop, routing, destination options
                 // Hop-by-hop is valid only right after the fixed header (RFC 8200 §4.1); a
                 // stack drops the packet otherwise, so decoding it would let a sender insert
                 // segments the endpoint never saw.
                 if next == 0, offset != IPv6HeaderView.length { return .skipped(.malformed) }
-                guard packet.count >= offset + 2 else { return .skipped(.truncated) }
-                let length = (Int(packet.u8(offset + 1)) + 1) * 8
-                guard length <= remaining else { return .skipped(.malformed) }
-                next = packet.u8(offset)
-                offset += length
-                remaining -= length
+                let bytes = packet.tail(from: offset)
+                if let problem = IPv6ExtensionHeaderView.check(bytes, remaining: remaining) {
+                    return .skipped(problem.skipReason)
+                }
+                let header = IPv6ExtensionHeaderView(checked: bytes)
+                next = header.nextHeader
+                offset += header.headerLength
+                remaining -= header.headerLength
             case 44:  // fragment
-                guard packet.count >= offset + 8 else { return .skipped(.truncated) }
-                guard remaining >= 8 else { return .skipped(.malformed) }
-                next = packet.u8(offset)
-                if packet.u16(offset + 2) >> 3 != 0 {
+                let bytes = packet.tail(from: offset)
+                if let problem = IPv6FragmentHeaderView.check(bytes, remaining: remaining) {
+                    return .skipped(problem.skipReason)
+                }
+                let fragment = IPv6FragmentHeaderView(checked: bytes)
+                next = fragment.nextHeader
+                if fragment.fragmentOffset != 0 {
                     // What follows a later fragment's header is data, not headers (RFC 8200 §4.5).
                     switch next {
                     case 6, 0, 43, 60: return .skipped(.fragment)
                     default: return .skipped(next == 59 ? .notTCP : otherProtocol(next))
                     }
                 }
-                offset += 8
-                remaining -= 8
+                offset += IPv6FragmentHeaderView.length
+                remaining -= IPv6FragmentHeaderView.length
             default:
                 return .skipped(next == 59 ? .notTCP : otherProtocol(next))
             }
@@ -146,23 +178,162 @@ public enum FrameDecoder {
 
     @inline(__always)
     static func decodeTCP(_ bytes: UnsafeRawBufferPointer, ipPayloadLength: Int,
-                          source: IPAddress, destination: IPAddress) -> DecodeOutcome {
-        guard ipPayloadLength >= TCPHeaderView.minimumLength else { return .skipped(.malformed) }
-        guard bytes.count >= TCPHeaderView.minimumLength else { return .skipped(.truncated) }
+                          source: IPAddress, destination: IPAddress, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = TCPHeaderView.check(bytes, ipPayloadLength: ipPayloadLength) { return .skipped(problem.skipReason) }
         let tcp = TCPHeaderView(checked: bytes)
         let headerLength = tcp.headerLength
-        guard headerLength >= TCPHeaderView.minimumLength, headerLength <= ipPayloadLength else {
-            return .skipped(.malformed)
-        }
-        guard bytes.count >= headerLength else { return .skipped(.truncated) }
         let flags = tcp.flags
         var scale: Int8 = -1
         if flags.contains(.syn), let shift = tcp.windowScale { scale = Int8(shift) }
+        var headerOffset = 0
+        if let origin, let start = bytes.baseAddress { headerOffset = origin.distance(to: start) }
         return .segment(TCPSegment(
             source: source, destination: destination,
             sourcePort: tcp.sourcePort, destinationPort: tcp.destinationPort,
             sequence: tcp.sequence, acknowledgment: tcp.acknowledgment,
             flags: flags, window: tcp.window,
-            payloadLength: UInt32(ipPayloadLength - headerLength), windowScale: scale))
+            payloadLength: UInt32(ipPayloadLength - headerLength), windowScale: scale,
+            payloadOffset: headerOffset + headerLength))
+    }
+
+    // MARK: Link types beyond Ethernet and loopback
+
+    /// NFLOG: walks at most `NFLOGHeaderView.maximumTLVs` TLVs to the payload one.
+    static func decodeNFLOG(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = NFLOGHeaderView.check(frame) { return .skipped(problem.skipReason) }
+        let family = NFLOGHeaderView(checked: frame).family
+        guard family == 2 || family == 10 else { return .skipped(.notTCP) }
+        var offset = NFLOGHeaderView.length
+        // Host byte order, unless the first TLV only makes sense the other way round (a
+        // file from a host of the other order, read without libpcap's rewriting).
+        let first = frame.tail(from: offset)
+        let swapped = NFLOGTLVView.check(first, wireRemaining: wire - offset, swapped: false) != nil
+            && NFLOGTLVView.check(first, wireRemaining: wire - offset, swapped: true) == nil
+        for _ in 0..<NFLOGHeaderView.maximumTLVs {
+            // TLVs ran out without a payload: the rule logged no packet bytes.
+            guard offset < wire else { return .skipped(.truncated) }
+            let bytes = frame.tail(from: offset)
+            if let problem = NFLOGTLVView.check(bytes, wireRemaining: wire - offset, swapped: swapped) {
+                return .skipped(problem.skipReason)
+            }
+            let tlv = NFLOGTLVView(checked: bytes, swapped: swapped)
+            if tlv.type == NFLOGHeaderView.payloadType {
+                let packet = bytes.tail(from: NFLOGTLVView.Field.value).head(tlv.valueLength)
+                let packetWire = nflogPacketLength(packet, family: family, logged: tlv.valueLength)
+                return family == 2 ? decodeIPv4(packet, wire: packetWire, origin: origin)
+                    : decodeIPv6(packet, wire: packetWire, origin: origin)
+            }
+            offset += tlv.paddedLength
+        }
+        return .skipped(.malformed)
+    }
+
+    /// The logged packet's length on the wire. NFLOG records only the bytes it copied: a
+    /// copy range (`nft ... log group N snaplen 128`) shorter than the packet cuts it the
+    /// way a snapshot length does, so the IP header's own length stands when it is larger.
+    @inline(__always)
+    static func nflogPacketLength(_ packet: UnsafeRawBufferPointer, family: UInt8, logged: Int) -> Int {
+        if family == 2, packet.count >= IPv4HeaderView.Field.totalLength + 2 {
+            return max(logged, Int(packet.u16(IPv4HeaderView.Field.totalLength)))
+        }
+        if family == 10, packet.count >= IPv6HeaderView.Field.payloadLength + 2 {
+            let payload = Int(packet.u16(IPv6HeaderView.Field.payloadLength))
+            return payload == 0 ? logged : max(logged, IPv6HeaderView.length + payload)
+        }
+        return logged
+    }
+
+    static func decodePPP(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = PPPHeaderView.check(frame) { return .skipped(problem.skipReason) }
+        let ppp = PPPHeaderView(checked: frame)
+        let offset = ppp.headerLength
+        switch ppp.protocolNumber {
+        case 0x0021: return decodeIPv4(frame.tail(from: offset), wire: wire - offset, origin: origin)
+        case 0x0057: return decodeIPv6(frame.tail(from: offset), wire: wire - offset, origin: origin)
+        // Van Jacobson compressed TCP (0x2d, 0x2f), bridging, multilink, encryption,
+        // compressed datagrams, MPLS: TCP may be inside, but not readable here.
+        case 0x002d, 0x002f, 0x0031, 0x003d, 0x0053, 0x00fb, 0x00fd, 0x0281, 0x0283: return .skipped(.unsupported)
+        default: return .skipped(.notTCP)  // LCP, IPCP, CHAP, ...
+        }
+    }
+
+    static func decodeCiscoHDLC(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = CiscoHDLCHeaderView.check(frame) { return .skipped(problem.skipReason) }
+        let hdlc = CiscoHDLCHeaderView(checked: frame)
+        return decodeEtherType(hdlc.protocolType, frame, offset: CiscoHDLCHeaderView.length, wire: wire, origin: origin)
+    }
+
+    static func decodePflog(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = PflogHeaderView.check(frame, wireLength: wire) { return .skipped(problem.skipReason) }
+        let pflog = PflogHeaderView(checked: frame)
+        let offset = pflog.headerLength
+        let family = UInt32(pflog.addressFamily)
+        if family == 2 { return decodeIPv4(frame.tail(from: offset), wire: wire - offset, origin: origin) }
+        if family == 24 || family == 28 || family == 30 {  // AF_INET6: OpenBSD/NetBSD, FreeBSD, macOS
+            return decodeIPv6(frame.tail(from: offset), wire: wire - offset, origin: origin)
+        }
+        return .skipped(.notTCP)
+    }
+
+    /// An 802.11 frame; `dataPad`: radiotap said the body starts at a multiple of 4.
+    static func decodeIEEE80211(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?,
+                                dataPad: Bool) -> DecodeOutcome {
+        if let problem = IEEE80211HeaderView.check(frame) { return .skipped(problem.skipReason) }
+        let mac = IEEE80211HeaderView(checked: frame)
+        guard mac.protocolVersion == 0 else { return .skipped(.unsupported) }
+        guard mac.type == IEEE80211HeaderView.dataType else { return .skipped(.notTCP) }  // management, control
+        guard !mac.hasNoBody else { return .skipped(.notTCP) }
+        guard !mac.isProtected else { return .skipped(.unsupported) }  // encrypted (WEP, TKIP, CCMP, GCMP)
+        guard mac.fragmentNumber == 0 else { return .skipped(.fragment) }
+        // The first of several MAC fragments, or an A-MSDU: not reassembled or split here.
+        guard !mac.moreFragments, !mac.isAggregate else { return .skipped(.unsupported) }
+        var offset = mac.headerLength
+        if dataPad { offset = (offset + 3) & ~3 }
+        let llcBytes = frame.tail(from: offset)
+        if let problem = LLCSNAPHeaderView.check(llcBytes) { return .skipped(problem.skipReason) }
+        let llc = LLCSNAPHeaderView(checked: llcBytes)
+        guard llc.carriesEtherType else { return .skipped(.unsupported) }
+        return decodeEtherType(llc.etherType, frame, offset: offset + LLCSNAPHeaderView.length, wire: wire, origin: origin)
+    }
+
+    /// Drops a trailing 4-byte FCS (when present) before decoding an 802.11 frame.
+    static func decodeIEEE80211(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?,
+                                fcs: Bool, dataPad: Bool) -> DecodeOutcome {
+        guard fcs else { return decodeIEEE80211(frame, wire: wire, origin: origin, dataPad: dataPad) }
+        guard wire >= 4 else { return .skipped(.malformed) }
+        return decodeIEEE80211(frame.head(wire - 4), wire: wire - 4, origin: origin, dataPad: dataPad)
+    }
+
+    static func decodeRadiotap(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = RadiotapHeaderView.check(frame, wireLength: wire) { return .skipped(problem.skipReason) }
+        let radiotap = RadiotapHeaderView(checked: frame)
+        let flags = radiotap.flags
+        // A frame that failed its FCS check carries corrupt bytes: not a segment anyone sent.
+        guard flags & RadiotapHeaderView.Flag.badFCS == 0 else { return .skipped(.malformed) }
+        let length = radiotap.headerLength
+        return decodeIEEE80211(frame.tail(from: length), wire: wire - length, origin: origin,
+                               fcs: flags & RadiotapHeaderView.Flag.fcsAtEnd != 0,
+                               dataPad: flags & RadiotapHeaderView.Flag.dataPad != 0)
+    }
+
+    static func decodePPI(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+        if let problem = PPIHeaderView.check(frame, wireLength: wire) { return .skipped(problem.skipReason) }
+        let ppi = PPIHeaderView(checked: frame)
+        let length = ppi.headerLength
+        let inner = frame.tail(from: length)
+        switch LinkKind(linkType: Int32(truncatingIfNeeded: ppi.linkType)) {
+        case .ieee80211:
+            let common = ppi.commonFlags
+            guard common & PPIHeaderView.CommonFlag.fcsInvalid == 0 else { return .skipped(.malformed) }
+            return decodeIEEE80211(inner, wire: wire - length, origin: origin,
+                                   fcs: common & PPIHeaderView.CommonFlag.fcsPresent != 0, dataPad: false)
+        case .ethernet:
+            if let problem = EthernetHeaderView.check(inner) { return .skipped(problem.skipReason) }
+            let ethernet = EthernetHeaderView(checked: inner)
+            return decodeEtherType(ethernet.etherType, frame, offset: length + EthernetHeaderView.length,
+                                   wire: wire, origin: origin)
+        default:
+            return .skipped(.unsupported)
+        }
     }
 }

@@ -1,19 +1,17 @@
-// Header views over captured bytes, in the manner of smoltcp's wire module: each
-// initializer checks once that the fixed header (and its own length field) fits, and
-// every accessor after that reads without failing.
+// Header views over captured bytes, in the manner of smoltcp's wire module: each view's
+// `check` decides once whether the bytes hold its header (truncated or malformed
+// otherwise), `init(checked:)` wraps them, and every accessor after that reads a named
+// field without failing. This file holds the IP and TCP views; LinkHeaders.swift and
+// WirelessHeaders.swift the link layers.
 
-/// Ethernet II header; VLAN tags are walked by `FrameDecoder`.
-struct EthernetHeaderView {
-    static let length = 14
-    enum Field { static let etherType = 12 }
-    let bytes: UnsafeRawBufferPointer
+/// Why a header view rejected its bytes; `FrameDecoder` turns it into a `SkipReason`.
+enum HeaderProblem: Sendable, Equatable {
+    /// The header is cut short by the snapshot length.
+    case truncated
+    /// Its fields contradict each other or the frame.
+    case malformed
 
-    init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.length else { return nil }
-        self.bytes = bytes
-    }
-
-    var etherType: UInt16 { bytes.u16(Field.etherType) }
+    var skipReason: SkipReason { self == .truncated ? .truncated : .malformed }
 }
 
 /// IPv4 header (RFC 791). Valid only if the whole header (IHL words) is captured.
@@ -27,17 +25,19 @@ struct IPv4HeaderView {
         static let destination = 16
     }
     static let minimumLength = 20
+    typealias Problem = HeaderProblem
     let bytes: UnsafeRawBufferPointer
 
-    enum Problem { case truncated, malformed }
-
-    /// Checks: version 4, IHL ≥ 5, the header fully captured.
-    static func check(_ bytes: UnsafeRawBufferPointer) -> Problem? {
+    /// Checks: version 4, IHL ≥ 5, the header fully captured, and (with `wireLength`)
+    /// an IHL that fits the frame as it was on the wire (else a contradiction, not a
+    /// short snapshot).
+    @inline(__always)
+    static func check(_ bytes: UnsafeRawBufferPointer, wireLength: Int = .max) -> Problem? {
         guard bytes.count >= 1 else { return .truncated }
         let versionIHL = bytes.u8(Field.versionIHL)
         guard versionIHL >> 4 == 4 else { return .malformed }
         let headerLength = Int(versionIHL & 0x0f) * 4
-        guard headerLength >= minimumLength else { return .malformed }
+        guard headerLength >= minimumLength, headerLength <= wireLength else { return .malformed }
         guard bytes.count >= headerLength else { return .truncated }
         return nil
     }
@@ -57,29 +57,82 @@ struct IPv4HeaderView {
 struct IPv6HeaderView {
     static let length = 40
     enum Field {
+        static let version = 0
         static let payloadLength = 4
         static let nextHeader = 6
         static let source = 8
         static let destination = 24
     }
+    typealias Problem = HeaderProblem
     let bytes: UnsafeRawBufferPointer
 
-    init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.length else { return nil }
-        self.bytes = bytes
+    /// Checks: version 6 (as far as captured), the fixed header captured.
+    static func check(_ bytes: UnsafeRawBufferPointer) -> Problem? {
+        if bytes.count >= 1, bytes.u8(Field.version) >> 4 != 6 { return .malformed }
+        guard bytes.count >= length else { return .truncated }
+        return nil
     }
 
-    var version: UInt8 { bytes.u8(0) >> 4 }
+    init(checked bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
     var payloadLength: Int { Int(bytes.u16(Field.payloadLength)) }
     var nextHeader: UInt8 { bytes.u8(Field.nextHeader) }
-    var source: IPAddress {
-        IPAddress(ipv6High: UInt64(bytes.u32(8)) << 32 | UInt64(bytes.u32(12)),
-                  low: UInt64(bytes.u32(16)) << 32 | UInt64(bytes.u32(20)))
+    var source: IPAddress { Self.address(bytes, Field.source) }
+    var destination: IPAddress { Self.address(bytes, Field.destination) }
+
+    private static func address(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> IPAddress {
+        IPAddress(ipv6High: UInt64(bytes.u32(at)) << 32 | UInt64(bytes.u32(at + 4)),
+                  low: UInt64(bytes.u32(at + 8)) << 32 | UInt64(bytes.u32(at + 12)))
     }
-    var destination: IPAddress {
-        IPAddress(ipv6High: UInt64(bytes.u32(24)) << 32 | UInt64(bytes.u32(28)),
-                  low: UInt64(bytes.u32(32)) << 32 | UInt64(bytes.u32(36)))
+}
+
+/// An IPv6 hop-by-hop, routing or destination-options header (RFC 8200 §4.3-4.6): next
+/// header, then its length in 8-byte units not counting the first 8.
+struct IPv6ExtensionHeaderView {
+    enum Field {
+        static let nextHeader = 0
+        static let length = 1
     }
+    /// The two bytes read here; the rest of the header is skipped, not read.
+    static let fixedLength = 2
+    typealias Problem = HeaderProblem
+    let bytes: UnsafeRawBufferPointer
+
+    /// `remaining`: the IPv6 payload bytes left from this header on (its length must fit).
+    static func check(_ bytes: UnsafeRawBufferPointer, remaining: Int) -> Problem? {
+        guard bytes.count >= fixedLength else { return .truncated }
+        guard (Int(bytes.u8(Field.length)) + 1) * 8 <= remaining else { return .malformed }
+        return nil
+    }
+
+    init(checked bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var nextHeader: UInt8 { bytes.u8(Field.nextHeader) }
+    var headerLength: Int { (Int(bytes.u8(Field.length)) + 1) * 8 }
+}
+
+/// The IPv6 fragment header (RFC 8200 §4.5), 8 bytes.
+struct IPv6FragmentHeaderView {
+    static let length = 8
+    enum Field {
+        static let nextHeader = 0
+        static let offsetFlags = 2
+        static let identification = 4
+    }
+    typealias Problem = HeaderProblem
+    let bytes: UnsafeRawBufferPointer
+
+    static func check(_ bytes: UnsafeRawBufferPointer, remaining: Int) -> Problem? {
+        guard bytes.count >= length else { return .truncated }
+        guard remaining >= length else { return .malformed }
+        return nil
+    }
+
+    init(checked bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var nextHeader: UInt8 { bytes.u8(Field.nextHeader) }
+    /// In 8-byte units; non-zero for every fragment but the first.
+    var fragmentOffset: Int { Int(bytes.u16(Field.offsetFlags) >> 3) }
 }
 
 /// TCP header (RFC 9293). Valid only once the whole header, options included, is captured.
@@ -95,7 +148,20 @@ struct TCPHeaderView {
         static let window = 14
         static let options = 20
     }
+    typealias Problem = HeaderProblem
     let bytes: UnsafeRawBufferPointer
+
+    /// `ipPayloadLength`: the bytes the IP header says follow it (the TCP header must
+    /// fit there); `bytes`: what was captured from the TCP header on.
+    @inline(__always)
+    static func check(_ bytes: UnsafeRawBufferPointer, ipPayloadLength: Int) -> Problem? {
+        guard ipPayloadLength >= minimumLength else { return .malformed }
+        guard bytes.count >= minimumLength else { return .truncated }
+        let headerLength = Int(bytes.u8(Field.dataOffset) >> 4) * 4
+        guard headerLength >= minimumLength, headerLength <= ipPayloadLength else { return .malformed }
+        guard bytes.count >= headerLength else { return .truncated }
+        return nil
+    }
 
     init(checked bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 

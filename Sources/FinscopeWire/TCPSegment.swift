@@ -13,10 +13,15 @@ public struct TCPSegment: Sendable, Equatable {
     public var payloadLength: UInt32
     /// Window-scale shift from a SYN's options; -1 when absent or not a SYN.
     public var windowScale: Int8
+    /// Where the TCP payload starts inside the frame buffer given to `FrameDecoder.decode`
+    /// (for NFLOG, inside the payload TLV). The captured payload bytes are
+    /// `frame[payloadOffset ..< min(frame.count, payloadOffset + Int(payloadLength))]`,
+    /// empty when the snapshot length cut them off. 0 for segments not made by decoding.
+    public var payloadOffset: Int
 
     public init(source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
                 sequence: UInt32, acknowledgment: UInt32, flags: TCPFlags, window: UInt16,
-                payloadLength: UInt32, windowScale: Int8 = -1) {
+                payloadLength: UInt32, windowScale: Int8 = -1, payloadOffset: Int = 0) {
         self.source = source
         self.destination = destination
         self.sourcePort = sourcePort
@@ -27,6 +32,18 @@ public struct TCPSegment: Sendable, Equatable {
         self.window = window
         self.payloadLength = payloadLength
         self.windowScale = windowScale
+        self.payloadOffset = payloadOffset
+    }
+
+    /// Equal when they say the same: addresses, ports, numbers, flags, lengths, window
+    /// scale. `payloadOffset` is a position in one buffer, not part of the segment: the
+    /// same segment over Ethernet and over NFLOG is the same segment.
+    public static func == (lhs: TCPSegment, rhs: TCPSegment) -> Bool {
+        lhs.source == rhs.source && lhs.destination == rhs.destination
+            && lhs.sourcePort == rhs.sourcePort && lhs.destinationPort == rhs.destinationPort
+            && lhs.sequence == rhs.sequence && lhs.acknowledgment == rhs.acknowledgment
+            && lhs.flags == rhs.flags && lhs.window == rhs.window
+            && lhs.payloadLength == rhs.payloadLength && lhs.windowScale == rhs.windowScale
     }
 }
 

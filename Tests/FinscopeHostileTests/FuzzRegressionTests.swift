@@ -18,7 +18,7 @@ import Testing
             .filter { $0.hasPrefix(prefix) }.sorted()
     }
 
-    static let kinds: [LinkKind] = [.ethernet, .null, .loop, .rawIP, .ipv4, .ipv6, .linuxCooked, .linuxCooked2]
+    static let kinds = LinkKind.allCases  // as Fuzz/DecoderFuzz.swift picks them
 
     /// The decoder target's invariants; nil when they hold.
     static func decoderProblem(_ input: [UInt8]) -> String? {
@@ -37,7 +37,10 @@ import Testing
             return "a wire length below the captured length changed the outcome"
         }
         guard case .segment(let segment) = outcome else { return nil }
-        if Int(segment.payloadLength) + 40 > wire { return "payload \(segment.payloadLength) in a \(wire)-byte frame" }
+        if Int(segment.payloadLength) + 40 > (link == .nflog ? 65535 + 40 : wire) {
+            return "payload \(segment.payloadLength) in a \(wire)-byte frame"
+        }
+        if segment.payloadOffset < 20 || segment.payloadOffset > bytes.count { return "payload offset \(segment.payloadOffset)" }
         if segment.windowScale < -1 || segment.windowScale > 14 { return "window scale \(segment.windowScale)" }
         if segment.windowScale != -1, !segment.flags.contains(.syn) { return "window scale on a non-SYN" }
         if IPAddress(segment.source.description) != segment.source { return "address text round trip" }

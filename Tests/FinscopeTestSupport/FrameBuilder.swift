@@ -372,6 +372,134 @@ public enum FrameBuilder {
         return out + payload
     }
 
+    // MARK: Link layers of SPEC §5's 2026-12-01 revision (formats: docs/link-types.md)
+
+    /// One NFLOG TLV: length (4 + value, unpadded) and type in `order`, value, zero padding to 4.
+    public static func nflogTLV(type: UInt16, value: [UInt8], byteOrder order: ByteOrder = .little) -> [UInt8] {
+        var out: [UInt8] = []
+        out.append16(UInt16(4 + value.count), order)
+        out.append16(type, order)
+        out += value
+        while out.count % 4 != 0 { out.append(0) }
+        return out
+    }
+
+    /// Linux NFLOG: family (2 or 10), version 0, resource id (log group, big-endian), then
+    /// the TLVs a kernel writes before the packet (NFULA_PACKET_HDR, NFULA_PREFIX "",
+    /// NFULA_IFINDEX_OUTDEV 2, NFULA_UID 0) unless `tlvsBefore` replaces them, then
+    /// NFULA_PAYLOAD (9) with `payload`.
+    public static func nflog(family: UInt8, resourceID: UInt16 = 5, byteOrder order: ByteOrder = .little,
+                             tlvsBefore: [UInt8]? = nil, payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [family, 0]
+        out.append16(resourceID)
+        let etherType: UInt16 = family == 10 ? EtherType.ipv6 : EtherType.ipv4
+        out += tlvsBefore ?? (nflogTLV(type: 1, value: [UInt8(etherType >> 8), UInt8(etherType & 0xff), 3, 0], byteOrder: order)
+            + nflogTLV(type: 10, value: [0], byteOrder: order)
+            + nflogTLV(type: 5, value: [0, 0, 0, 2], byteOrder: order)
+            + nflogTLV(type: 11, value: [0, 0, 0, 0], byteOrder: order))
+        return out + nflogTLV(type: 9, value: payload, byteOrder: order)
+    }
+
+    /// PPP: `addressControl` adds 0xff 0x03; `compressed` writes a one-byte protocol
+    /// (protocol-field compression, for protocols below 0x100).
+    public static func ppp(protocolNumber: UInt16, addressControl: Bool = false, compressed: Bool = false,
+                           payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = addressControl ? [0xff, 0x03] : []
+        if compressed { out.append(UInt8(protocolNumber & 0xff)) } else { out.append16(protocolNumber) }
+        return out + payload
+    }
+
+    /// Cisco HDLC: address (0x0f unicast, 0x8f broadcast), control 0, EtherType.
+    public static func ciscoHDLC(address: UInt8 = 0x0f, protocolType: UInt16, payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [address, 0]
+        out.append16(protocolType)
+        return out + payload
+    }
+
+    /// pflog: a `length`-byte header (padded to 4) with `family` at byte 1, interface
+    /// "em0", action pass, direction out, then the packet.
+    public static func pflog(family: UInt8, length: UInt8 = 61, payload: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: (Int(length) + 3) & ~3)
+        out[0] = length
+        out[1] = family
+        if out.count >= 7 { out[4] = 0x65; out[5] = 0x6d; out[6] = 0x30 }  // "em0"
+        if out.count > 60 { out[60] = 2 }  // PF_OUT, where NetBSD/macOS put the direction
+        return out + payload
+    }
+
+    /// IP over InfiniBand as libpcap on Linux writes it: 20 zero bytes, the 20-byte
+    /// destination address (flags + QPN, GID), EtherType, 2 reserved bytes.
+    public static func ipoib(protocolType: UInt16, payload: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 20)
+        out += [0x80, 0x00, 0x05, 0x50]  // connected-mode flag, QPN 0x000550
+        out += [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x00, 0x10, 0xe0, 0x00, 0x66, 0x4a, 0xb4, 0x51]  // GID fe80::10:e000:664a:b451
+        out.append16(protocolType)
+        out += [0, 0]
+        return out + payload
+    }
+
+    /// An 802.11 data frame (subtype 0 data, 8 QoS data, 4/12 null) from station to AP
+    /// (ToDS) unless `flags` says otherwise, with `payload` as its body (add LLC/SNAP
+    /// with `llcSnap`). QoS frames get a QoS control field, `qosControl`, and with the
+    /// order flag (0x80) a 4-byte HT control field.
+    public static func ieee80211(type: UInt8 = 2, subtype: UInt8 = 0, flags: UInt8 = 0x01, fragment: UInt8 = 0,
+                                 qosControl: UInt16 = 0, payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [subtype << 4 | (type & 3) << 2, flags]
+        out += [0x2c, 0x00]  // duration
+        out += [0x00, 0x14, 0xa5, 0xcd, 0x74, 0x7b]  // address 1 (BSSID)
+        out += [0x00, 0x14, 0xa5, 0xcb, 0x6e, 0x1a]  // address 2 (source)
+        out += [0x00, 0x01, 0x02, 0x27, 0xf9, 0xb2]  // address 3 (destination)
+        out += [0x10 | fragment & 0x0f, 0x01]  // sequence control
+        if flags & 0x03 == 0x03 { out += [0x02, 0, 0, 0, 0, 0x09] }  // address 4
+        if type == 2, subtype & 0x08 != 0 {
+            out.append16(qosControl, .little)
+            if flags & 0x80 != 0 { out += [0, 0, 0, 0] }  // HT control
+        }
+        return out + payload
+    }
+
+    /// A radiotap header: `present` bitmap words (little-endian) then `fields`, padded
+    /// to make the stated length; `lengthOverride` writes another length.
+    public static func radiotap(present: [UInt32], fields: [UInt8], lengthOverride: UInt16? = nil) -> [UInt8] {
+        var out: [UInt8] = [0, 0, 0, 0]
+        for word in present { out.append32(word, .little) }
+        out += fields
+        let length = lengthOverride ?? UInt16(out.count)
+        out[2] = UInt8(length & 0xff)
+        out[3] = UInt8(length >> 8)
+        return out
+    }
+
+    /// The radiotap header of a Linux mac80211 monitor interface, shortened: TSFT, Flags
+    /// and Rate present; `flags` as given (0x10: FCS at end, 0x20: data pad).
+    public static func radiotapTSFTFlags(flags: UInt8) -> [UInt8] {
+        // present: TSFT | Flags | Rate; fields start at 8 (8-aligned): TSFT 8 bytes, Flags, Rate.
+        radiotap(present: [0x0000_0007], fields: [1, 2, 3, 4, 5, 6, 7, 8, flags, 0x0c])
+    }
+
+    /// A PPI header (version 0, flags 0) for `linkType` with one 802.11-Common field
+    /// (type 2, 20 bytes) whose flags are `commonFlags` (0x0001: FCS present).
+    public static func ppi(linkType: UInt32 = 105, commonFlags: UInt16? = 0x0001) -> [UInt8] {
+        var fields: [UInt8] = []
+        if let commonFlags {
+            fields.append16(2, .little)
+            fields.append16(20, .little)
+            fields.append64(0x0000_0000_f3cd_91a7, .little)  // TSF timer
+            fields.append16(commonFlags, .little)
+            fields.append16(0x0002, .little)  // rate
+            fields.append16(2437, .little)  // channel frequency (MHz)
+            fields.append16(0x00c0, .little)  // channel flags
+            fields += [0, 0, 0xd1, 0xa0]  // FHSS, signal, noise
+        }
+        var out: [UInt8] = [0, 0]
+        out.append16(UInt16(8 + fields.count), .little)
+        out.append32(linkType, .little)
+        return out + fields
+    }
+
+    /// A 4-byte FCS placeholder for frames that end with one (finscope does not check it).
+    public static let fcs: [UInt8] = [0xde, 0xad, 0xbe, 0xef]
+
     // MARK: IP
 
     public static func ipv4(_ header: IPv4Header, payload: [UInt8]) -> [UInt8] { header.packet(payload: payload) }
@@ -486,6 +614,24 @@ public enum Link: Sendable, Equatable {
     case raw
     /// Raw IP under another of its link-type numbers (12, 14, 101, 228 IPv4-only, 229 IPv6-only).
     case rawLinkType(UInt32)
+    /// Linux NFLOG (LINKTYPE 239), log group 5, little-endian TLVs.
+    case nflog
+    /// PPP (DLT 9) without address/control, 2-byte protocol.
+    case ppp
+    /// PPP in HDLC framing (DLT 50): 0xff 0x03, then the protocol.
+    case pppHDLC
+    /// Cisco HDLC (DLT 104).
+    case ciscoHDLC
+    /// pflog (DLT 117), OpenBSD-style 100-byte header (AF_INET6 = 24).
+    case pflog
+    /// IP over InfiniBand (LINKTYPE 242), 44-byte header.
+    case ipoib
+    /// 802.11 QoS data to the AP, LLC/SNAP, no FCS (DLT 105).
+    case ieee80211
+    /// Radiotap (TSFT, Flags with FCS at end) + 802.11 data + FCS (DLT 127).
+    case radiotap
+    /// PPI with an 802.11-Common field (FCS present) + 802.11 QoS data + FCS (DLT 192).
+    case ppi
 
     /// The LINKTYPE number for a pcap header or IDB.
     public var linkType: UInt32 {
@@ -497,6 +643,15 @@ public enum Link: Sendable, Equatable {
         case .loop: return 108
         case .raw: return 101
         case .rawLinkType(let number): return number
+        case .nflog: return 239
+        case .ppp: return 9
+        case .pppHDLC: return 50
+        case .ciscoHDLC: return 104
+        case .pflog: return 117
+        case .ipoib: return 242
+        case .ieee80211: return 105
+        case .radiotap: return 127
+        case .ppi: return 192
         }
     }
 
@@ -530,6 +685,31 @@ public enum Link: Sendable, Equatable {
             return FrameBuilder.loop(family: isIPv6 ? AddressFamily.inet6OpenBSD : AddressFamily.inet, payload: ipPacket)
         case .raw, .rawLinkType:
             return ipPacket
+        case .nflog:
+            return FrameBuilder.nflog(family: isIPv6 ? 10 : 2, payload: ipPacket)
+        case .ppp:
+            return FrameBuilder.ppp(protocolNumber: isIPv6 ? 0x0057 : 0x0021, payload: ipPacket)
+        case .pppHDLC:
+            return FrameBuilder.ppp(protocolNumber: isIPv6 ? 0x0057 : 0x0021, addressControl: true, payload: ipPacket)
+        case .ciscoHDLC:
+            return FrameBuilder.ciscoHDLC(protocolType: etherType, payload: ipPacket)
+        case .pflog:
+            return FrameBuilder.pflog(family: isIPv6 ? 24 : 2, length: 100, payload: ipPacket)
+        case .ipoib:
+            return FrameBuilder.ipoib(protocolType: etherType, payload: ipPacket)
+        case .ieee80211:
+            return FrameBuilder.ieee80211(subtype: 8, flags: outgoing ? 0x01 : 0x02,
+                                          payload: FrameBuilder.llcSnap(etherType: etherType, payload: ipPacket))
+        case .radiotap:
+            return FrameBuilder.radiotapTSFTFlags(flags: 0x10)
+                + FrameBuilder.ieee80211(subtype: 8, flags: outgoing ? 0x01 : 0x02,
+                                         payload: FrameBuilder.llcSnap(etherType: etherType, payload: ipPacket))
+                + FrameBuilder.fcs
+        case .ppi:
+            return FrameBuilder.ppi()
+                + FrameBuilder.ieee80211(subtype: 8, flags: outgoing ? 0x01 : 0x02,
+                                         payload: FrameBuilder.llcSnap(etherType: etherType, payload: ipPacket))
+                + FrameBuilder.fcs
         }
     }
 }

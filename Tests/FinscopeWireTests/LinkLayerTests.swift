@@ -18,7 +18,43 @@ struct LinkLayerTests {
         #expect(LinkKind(linkType: 276) == .linuxCooked2)
     }
 
-    @Test("link types finscope does not decode map to nil", arguments: [Int32(9), 6, 105, 127, 147, 192, 220, -1, 70000])
+    @Test("the 2026-12-01 link types: NFLOG, PPP, PPP serial, Cisco HDLC, pflog, IPoIB, 802.11, radiotap, PPI")
+    func newLinkTypeNumbers() {
+        #expect(LinkKind(linkType: 239) == .nflog)
+        #expect(LinkKind(linkType: 9) == .ppp)
+        #expect(LinkKind(linkType: 50) == .pppHDLC)
+        #expect(LinkKind(linkType: 104) == .ciscoHDLC)
+        #expect(LinkKind(linkType: 117) == .pflog)
+        #expect(LinkKind(linkType: 242) == .ipOverInfiniBand)
+        #expect(LinkKind(linkType: 105) == .ieee80211)
+        #expect(LinkKind(linkType: 127) == .ieee80211Radiotap)
+        #expect(LinkKind(linkType: 192) == .ppi)
+    }
+
+    @Test("every kind has one row: its written number reads back as itself, numbers are not shared")
+    func linkTypeTable() {
+        #expect(LinkKind.table.count == LinkKind.allCases.count)
+        for kind in LinkKind.allCases {
+            #expect(LinkKind.table.filter { $0.kind == kind }.count == 1, "\(kind)")
+            #expect(LinkKind(linkType: kind.linkType) == kind, "\(kind)")
+            #expect(!kind.name.isEmpty)
+        }
+        let numbers = LinkKind.table.flatMap(\.numbers)
+        #expect(Set(numbers).count == numbers.count)
+        // The DLT values pcap_open_dead takes on Linux (libpcap writes LINKTYPE_RAW 101 for 12).
+        #expect(LinkKind.rawIP.linkType == 12)
+        #expect(LinkKind.ethernet.linkType == 1)
+        #expect(LinkKind.linuxCooked2.linkType == 276)
+        #expect(LinkKind.nflog.name == "Linux NFLOG")
+    }
+
+    @Test("decodedNames lists each family once, in table order")
+    func decodedNames() {
+        #expect(LinkKind.decodedNames == "Ethernet, Linux cooked (SLL/SLL2), BSD loopback, raw IP, NFLOG, PPP, Cisco HDLC, "
+            + "pflog, IPoIB, 802.11 (plain, radiotap, PPI)")
+    }
+
+    @Test("link types finscope does not decode map to nil", arguments: [Int32(6), 8, 129, 147, 163, 220, 240, -1, 70000])
     func unknownLinkTypes(_ number: Int32) {
         #expect(LinkKind(linkType: number) == nil)
     }

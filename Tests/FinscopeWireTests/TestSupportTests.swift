@@ -158,6 +158,7 @@ struct TestSupportTests {
     @Test("Conversation frames decode to what was scripted on every link", arguments: [
         Link.ethernet, .vlan([10]), .vlan([10, 20]), .qinq([100, 10]), .sll, .sll2, .null, .nullBigEndian,
         .nullFamily(ipv6: 28, byteOrder: .little), .loop, .raw, .rawLinkType(12), .rawLinkType(14),
+        .nflog, .ppp, .pppHDLC, .ciscoHDLC, .pflog, .ipoib, .ieee80211, .radiotap, .ppi,
     ])
     func conversationDecodes(_ link: Link) throws {
         for (client, server) in [("10.0.0.1:40000", "10.0.0.2:80"), ("[fd00::1]:40000", "[fd00::2]:443")] {
