@@ -91,7 +91,7 @@ public enum FlowPackets {
             guard frame.matches, let link = frame.link,
                   case .segment(let segment) = FrameDecoder.decode(frame.bytes, wireLength: frame.wireLength, link: link)
             else { continue }
-            let placement = tracker.process(segment, at: frame.time)
+            let placement = tracker.process(segment, at: frame.time, payload: Pipeline.payload(of: segment, in: frame.bytes))
             if wanted.contains(placement.flowID) { try body(frame, segment, placement) }
         }
     }

@@ -63,12 +63,21 @@ public final class Pipeline {
             state.pointee.source.skipped[SkipReason.unsupported.rawValue] += 1
             return
         }
-        switch FrameDecoder.decode(frame.pointee.bytes, wireLength: frame.pointee.wireLength, link: link) {
+        let bytes = frame.pointee.bytes
+        switch FrameDecoder.decode(bytes, wireLength: frame.pointee.wireLength, link: link) {
         case .segment(let segment):
-            state.pointee.tracker.process(segment, at: time)
+            state.pointee.tracker.process(segment, at: time, payload: Self.payload(of: segment, in: bytes))
         case .skipped(let reason):
             state.pointee.source.skipped[reason.rawValue] += 1
         }
+    }
+
+    /// The captured part of a segment's payload (empty when the snapshot cut it all).
+    @inline(__always)
+    static func payload(of segment: TCPSegment, in frame: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let start = segment.payloadOffset
+        guard segment.payloadLength > 0, start < frame.count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(rebasing: frame[start..<min(frame.count, start + Int(segment.payloadLength))])
     }
 
     /// Notes a time the capture lasted until without a frame (live mode's start and stop).

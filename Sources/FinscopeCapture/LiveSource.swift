@@ -15,8 +15,11 @@ public final class LiveSource: @unchecked Sendable {
         public var interface: String
         /// A BPF expression (pcap-filter(7)); finscope only needs TCP.
         public var filter = "tcp"
-        /// Ethernet + two VLAN tags + IPv6 with extension headers + TCP with options fit.
-        public var snapLength: Int32 = 256
+        /// Every header finscope reads (Ethernet + two VLAN tags + IPv6 with extension headers +
+        /// TCP with options: up to ~150 bytes) and the start of the payload, where the request
+        /// line, Host and User-Agent sit (an Apache HttpClient request's User-Agent ends at
+        /// payload byte ~190): 512 keeps them on IPv6 with a VLAN tag (docs/live.md).
+        public var snapLength: Int32 = 512
         public var bufferSize: Int32 = 32 << 20
         public var timeoutMilliseconds: Int32 = 100
         public var promiscuous = false

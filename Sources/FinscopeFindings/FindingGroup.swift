@@ -29,6 +29,25 @@ public struct FindingGroup: Sendable, Equatable {
     public var service: EndpointAddress
     /// Flows in flow order.
     public var members: [Member]
+    /// The most common applications among the group's flows (SPEC §8), at most five.
+    public var apps: [AppCount] = []
+
+    /// How many of a group's flows carried one (protocol, request or SNI, User-Agent).
+    public struct AppCount: Sendable, Equatable, Hashable {
+        public var `protocol`: AppHint.AppProtocol
+        /// HTTP: the request ("PUT /heartbeat"); TLS: nil.
+        public var request: String?
+        /// TLS: the server name; HTTP: nil.
+        public var sni: String?
+        public var userAgent: String?
+        public var flows: Int
+        /// Requests each flow carried: the smallest and largest (HTTP).
+        public var requests: ClosedRange<Int>?
+        /// The first response's status of the flows, when they all agree.
+        public var status: Int?
+    }
+
+    static let appsKept = 5
 
     public var flowIDs: [Int] { members.map(\.flowID) }
     public var durations: [Nanoseconds] { members.map(\.duration) }
@@ -74,6 +93,7 @@ public struct FindingGroup: Sendable, Equatable {
             var service: EndpointAddress
         }
         var groups: [Key: FindingGroup] = [:]
+        var appsByGroup: [Key: [AppKey: AppTally]] = [:]
         for flow in flows {
             for finding in flow.findings {
                 let stuck = flow.address(of: finding.endpoint)
@@ -83,6 +103,18 @@ public struct FindingGroup: Sendable, Equatable {
                                     duration: finding.duration)
                 groups[key, default: FindingGroup(kind: key.kind, endpointIP: key.ip, role: key.role,
                                                   service: key.service, members: [])].members.append(member)
+                if let app = flow.app {
+                    let appKey = AppKey(protocol: app.protocol, request: app.request, sni: app.sni, userAgent: app.userAgent)
+                    appsByGroup[key, default: [:]][appKey, default: AppTally(first: flow.id)].add(app)
+                }
+            }
+        }
+        for (key, tallies) in appsByGroup {
+            groups[key]!.apps = tallies.sorted { a, b in
+                a.value.flows != b.value.flows ? a.value.flows > b.value.flows : a.value.first < b.value.first
+            }.prefix(appsKept).map { appKey, tally in
+                AppCount(protocol: appKey.protocol, request: appKey.request, sni: appKey.sni, userAgent: appKey.userAgent,
+                         flows: tally.flows, requests: tally.requests, status: tally.statusAgrees ? tally.status : nil)
             }
         }
         return groups.values.sorted { a, b in
@@ -90,6 +122,30 @@ public struct FindingGroup: Sendable, Equatable {
             if a.kind != b.kind { return a.kind.rank < b.kind.rank }
             if a.endpointIP != b.endpointIP { return a.endpointIP < b.endpointIP }
             return a.service < b.service
+        }
+    }
+}
+
+private struct AppKey: Hashable {
+    var `protocol`: AppHint.AppProtocol
+    var request: String?
+    var sni: String?
+    var userAgent: String?
+}
+
+private struct AppTally {
+    var first: Int
+    var flows = 0
+    var requests: ClosedRange<Int>?
+    var status: Int?
+    var statusAgrees = true
+
+    mutating func add(_ app: AppHint) {
+        if flows == 0 { status = app.status } else if status != app.status { statusAgrees = false }
+        flows += 1
+        if app.protocol == .http {
+            requests = requests.map { min($0.lowerBound, app.requests)...max($0.upperBound, app.requests) }
+                ?? app.requests...app.requests
         }
     }
 }

@@ -3,7 +3,7 @@ import FinscopeWire
 /// kind (§3) and findings (§4).
 extension FlowState {
     /// The flow's report as of `end`: why and when it left the table (or the capture's end).
-    func report(end: FlowEnd, threshold: Nanoseconds) -> FlowReport {
+    func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable) -> FlowReport {
         let clientSteps = transitions(of: clientSide, peer: serverSide, role: .client)
         let serverSteps = transitions(of: serverSide, peer: clientSide, role: .server)
         let clientPath = clientSteps.map(\.state)
@@ -24,13 +24,14 @@ extension FlowState {
             ignoredResets: Int(pair.ignoredResets), findings: findings,
             segments: Int(clientSide.sent) + Int(serverSide.sent),
             transitions: Array(clientSteps.dropFirst() + serverSteps.dropFirst()),
-            end: end)
+            end: end, app: hints.hint(app), clientPayloadCut: app.clientPayloadCut)
     }
 
     private func endpointReport(_ side: EndpointState, peer: EndpointState, path: [TCPState]) -> EndpointReport {
         EndpointReport(finAt: side.fin?.time, finAckedAt: peer.ackedPeerFin?.time,
                        finRetransmits: Int(side.finRetransmits), resetAt: side.resetAt, path: path,
-                       idleBeforeFin: side.fin != nil ? side.idleBeforeFin : nil)
+                       idleBeforeFin: side.fin != nil ? side.idleBeforeFin : nil,
+                       bytes: Int(clamping: side.payloadBytes), segments: Int(side.sent))
     }
 
     /// The endpoint's walk through the RFC 9293 states (SPEC §2), each step with the

@@ -23,6 +23,8 @@ struct EndpointState {
     /// At the first transmission of its FIN: time since the flow's last payload-carrying
     /// segment (either direction), or since its first segment when none carried payload.
     var idleBeforeFin: Nanoseconds = 0
+    /// Payload bytes sent in new sequence space (retransmissions excluded).
+    var payloadBytes: UInt64 = 0
     /// Time of the latest transmission of its FIN so far.
     var finLastTransmissionTime: Nanoseconds = 0
     /// Time of the transmission of the peer's FIN this endpoint received.

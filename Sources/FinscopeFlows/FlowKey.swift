@@ -197,6 +197,8 @@ final class FlowStore: @unchecked Sendable {
     @exclusivity(unchecked) private var chunks: [UnsafeMutablePointer<FlowState>] = []
     /// Slots in use or freed (freed slots keep a flow with `id == 0`).
     @exclusivity(unchecked) private(set) var count = 0
+    /// What the flows carried, each string once (SPEC §8); shared by every flow here.
+    @exclusivity(unchecked) var hints = AppHintTable()
 
     deinit {
         for (index, chunk) in chunks.enumerated() {
@@ -214,6 +216,12 @@ final class FlowStore: @unchecked Sendable {
     subscript(slot: Int) -> FlowState {
         @inline(__always) unsafeAddress { UnsafePointer(pointer(slot)) }
         @inline(__always) unsafeMutableAddress { pointer(slot) }
+    }
+
+    /// Feeds one segment to the flow in `slot`.
+    @inline(__always)
+    func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer, slot: Int) -> SegmentPlacement {
+        pointer(slot).pointee.process(segment, at: time, payload: payload, hints: &hints)
     }
 
     /// Stores a flow in a new slot and returns the slot.

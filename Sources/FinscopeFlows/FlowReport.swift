@@ -29,6 +29,10 @@ public struct EndpointReport: Sendable, Equatable {
     /// How long the flow had carried no payload (either direction) when this endpoint sent
     /// its FIN: an idle timeout shows as similar values across flows. nil without a FIN.
     public var idleBeforeFin: Nanoseconds? = nil
+    /// Payload bytes this endpoint sent (retransmissions and capture duplicates excluded)
+    /// and segments it sent (capture duplicates excluded), SPEC §8.
+    public var bytes: Int = 0
+    public var segments: Int = 0
     /// The last element of `path`; nil when the path is empty (a server that never answered).
     public var state: TCPState? { path.last }
 }
@@ -55,6 +59,11 @@ public struct FlowReport: Sendable, Equatable {
     public var transitions: [StateTransition] = []
     /// Why and when the flow stopped being followed.
     public var end: FlowEnd
+    /// What the connection carried (SPEC §8), nil when nothing was recognised.
+    public var app: AppHint? = nil
+    /// The snapshot length cut the client's first payload segment (the code path may be
+    /// missing for that reason).
+    public var clientPayloadCut = false
 
     public func address(of role: Role) -> EndpointAddress { role == .client ? client : server }
     public func endpoint(_ role: Role) -> EndpointReport { role == .client ? clientEndpoint : serverEndpoint }
@@ -135,4 +144,34 @@ public struct FlowTally: Sendable, Equatable {
     public func count(_ kind: CloseKind) -> Int { close[CloseKind.allCases.firstIndex(of: kind)!] }
     public func threeWayCount(_ kind: CloseKind) -> Int { threeWay[CloseKind.allCases.firstIndex(of: kind)!] }
     public func count(_ kind: FindingKind) -> Int { findings[FindingKind.allCases.firstIndex(of: kind)!] }
+}
+
+/// What a connection carried, from its first payload bytes (SPEC §8). Fields the capture's
+/// snapshot length cut off are nil, never guessed.
+public struct AppHint: Sendable, Equatable, Hashable {
+    public enum AppProtocol: String, Sendable { case http, tls }
+    public var `protocol`: AppProtocol
+    /// HTTP: "METHOD /path", the query string cut off.
+    public var request: String?
+    public var host: String?
+    public var userAgent: String?
+    /// The first response's status.
+    public var status: Int?
+    /// Requests the client started on the connection (segments beginning a request line).
+    public var requests: Int = 0
+    /// TLS: the ClientHello's server name and ALPN protocols.
+    public var sni: String?
+    public var alpn: [String]?
+
+    public init(protocol: AppProtocol, request: String? = nil, host: String? = nil, userAgent: String? = nil,
+                status: Int? = nil, requests: Int = 0, sni: String? = nil, alpn: [String]? = nil) {
+        self.protocol = `protocol`
+        self.request = request
+        self.host = host
+        self.userAgent = userAgent
+        self.status = status
+        self.requests = requests
+        self.sni = sni
+        self.alpn = alpn
+    }
 }

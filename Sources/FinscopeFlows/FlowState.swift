@@ -9,6 +9,7 @@ struct FlowState {
     var clientSide = EndpointState()
     var serverSide = EndpointState()
     var pair: PairState
+    var app = AppFacts()
     /// 0 marks a free slot in the tracker (ids start at 1).
     var id: Int
     var roles: RoleOrigin
@@ -73,7 +74,8 @@ struct FlowState {
     /// Feeds one segment; says where it landed (sender, its place in the sender's order,
     /// whether it was a capture duplicate).
     @inline(__always)
-    mutating func process(_ segment: TCPSegment, at time: Nanoseconds) -> SegmentPlacement {
+    mutating func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer,
+                          hints: inout AppHintTable) -> SegmentPlacement {
         let sender = role(ofSource: segment)
         let fresh: Bool
         let index: UInt32
@@ -83,6 +85,9 @@ struct FlowState {
         } else {
             fresh = Self.step(segment, at: time, sender: &serverSide, receiver: &clientSide, senderRole: .server, flow: &pair)
             index = serverSide.sent &- 1
+        }
+        if fresh, segment.payloadLength > 0, pair.resetTime == nil {
+            app.note(payload, payloadLength: Int(segment.payloadLength), sender: sender, table: &hints)
         }
         return SegmentPlacement(flowID: id, sender: sender, index: index, duplicate: !fresh)
     }
@@ -236,7 +241,14 @@ struct FlowState {
             sender.finLastTransmissionTime = time
         }
 
-        if length > 0 { flow.lastPayloadAt = time }
+        if length > 0 {
+            flow.lastPayloadAt = time
+            // New bytes only: the part of the payload beyond what was already sent.
+            let dataStart = seq &+ (flags.contains(.syn) ? 1 : 0)
+            let fresh = sender.hasNextSeq ? min(Int64(length), max(0, Int64(seqDistance(sender.nextSeq, dataStart &+ length))))
+                : Int64(length)
+            sender.payloadBytes &+= UInt64(fresh)
+        }
         let end = seq &+ length &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0)
         if !sender.hasNextSeq || seqAfter(end, sender.nextSeq) {
             sender.hasNextSeq = true

@@ -55,6 +55,10 @@ public struct FlowTracker: ~Copyable {
     private var seed: HashSeed
     /// Times the table was rebuilt under a new seed because a probe chain grew too long.
     public private(set) var reseeds = 0
+    /// Application-hint strings not kept because the table was full.
+    public var hintsDropped: Int { slots.hints.dropped }
+    /// Bytes the application-hint table holds.
+    public var hintMemoryBytes: Int { slots.hints.memoryBytes }
     /// Flow slots; evicted slots are reused through `freeSlots`. A free slot has `id == 0`
     /// (ids start at 1). Accessed in place: the ~250-byte flows are never copied out.
     private let slots = FlowStore()
@@ -86,7 +90,9 @@ public struct FlowTracker: ~Copyable {
     /// where the segment landed (the second pass for ladders and exports uses it).
     @inline(__always)
     @discardableResult
-    public mutating func process(_ segment: TCPSegment, at time: Nanoseconds) -> SegmentPlacement {
+    public mutating func process(_ segment: TCPSegment, at time: Nanoseconds,
+                                 payload: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0))
+        -> SegmentPlacement {
         segments += 1
         let key = FlowKey(segment)
         let hash = key.hash(seed)
@@ -103,7 +109,7 @@ public struct FlowTracker: ~Copyable {
         } else {
             slot = startFlow(hash, segment, at: time)
         }
-        let placement = slots[slot].process(segment, at: time)
+        let placement = slots.process(segment, at: time, payload: payload, slot: slot)
         if placement.duplicate { duplicates += 1 }
         sweep(steps: 2, now: time)
         return placement
@@ -139,7 +145,7 @@ public struct FlowTracker: ~Copyable {
     /// Reports the flow in `slot` and frees the slot.
     private mutating func finish(slot: Int, end: FlowEnd) {
         guard slots[slot].id != 0 else { return }
-        let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold)
+        let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints)
         finishedTally.add(report)
         finishedHandler?(report)
         if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
@@ -223,7 +229,7 @@ public struct FlowTracker: ~Copyable {
         var flows = finished
         for slot in 0..<slots.count where slots[slot].id != 0 {
             let report = slots[slot].report(end: FlowEnd(reason: .captureEnd, at: captureEnd),
-                                            threshold: configuration.closeWaitThreshold)
+                                            threshold: configuration.closeWaitThreshold, hints: slots.hints)
             tally.add(report)
             if configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
         }

@@ -53,6 +53,61 @@ public enum Diagnosis {
         return sentences.joined(separator: " ")
     }
 
+    /// The code path, from what the connections carried (SPEC §8): the request, the client
+    /// library, and the pattern — a new connection per request, an idle pooled connection
+    /// that carried many, or a server-side handler. nil when nothing was recognised.
+    public static func codePath(_ group: FindingGroup) -> String? {
+        guard let top = group.apps.first else { return nil }
+        let count = group.flowCount
+        let share = top.flows == count ? (count == 1 ? "It carried" : "Each carried") : "\(grouped(top.flows)) of them carried"
+        switch top.protocol {
+        case .http:
+            var what = top.request.map { "`\($0)`" } ?? "an HTTP request (its line not captured)"
+            if let agent = top.userAgent { what += " (User-Agent \(agent))" }
+            if let status = top.status { what += ", \(statusText(status))" }
+            let requests = top.requests ?? 1...1
+            let carried = requests.upperBound <= 1 ? "one request: \(what)"
+                : requests.lowerBound == requests.upperBound ? "\(requests.upperBound) requests, the first \(what)"
+                : "\(requests.lowerBound)–\(requests.upperBound) requests, the first \(what)"
+            let pattern: String
+            if group.role == .server {
+                pattern = "a request handler that does not close its socket when the client hangs up; it was serving "
+                    + (top.request.map { "`\($0)`" } ?? "HTTP requests")
+            } else if group.kind != .closeWait && group.kind != .slowClose {
+                return "\(share) \(carried)."
+            } else if requests.upperBound <= 1 {
+                pattern = "the program opens a new connection (a new client or pool) per request and never closes "
+                    + "the response"
+            } else {
+                pattern = "an idle pooled connection: the pool keeps connections the server has closed (evict idle and "
+                    + "expired connections, or check them before reuse)"
+            }
+            return "\(share) \(carried) → \(pattern)."
+        case .tls:
+            let to = top.sni.map { "TLS to \($0)" } ?? "TLS (no server name)"
+            let pattern = group.role == .server
+                ? "a TLS handler that does not close its socket when the client hangs up"
+                : "the program leaves TLS connections open after the server closed them (responses or clients never closed)"
+            return "\(share) \(to) → \(pattern)."
+        }
+    }
+
+    /// "201 Created".
+    static func statusText(_ status: Int) -> String {
+        let reasons = [200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently",
+                       302: "Found", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+                       404: "Not Found", 408: "Request Timeout", 429: "Too Many Requests", 500: "Internal Server Error",
+                       502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"]
+        return reasons[status].map { "\(status) \($0)" } ?? "status \(status)"
+    }
+
+    /// Whether the snapshot length cut the payload of the group's connections before any
+    /// application could be recognised: the code path was not captured.
+    public static func codePathNotCaptured(_ group: FindingGroup, flows: [Int: FlowReport]) -> Bool {
+        guard group.apps.isEmpty else { return false }
+        return group.flowIDs.contains { flows[$0]?.clientPayloadCut == true }
+    }
+
     /// What the idle time before the peer's FIN says: a keep-alive timeout, or a close
     /// right after each response.
     static func idleSentence(_ members: [FlowReport], peer: Role) -> String? {

@@ -64,7 +64,12 @@ public enum HTMLReport {
                     + "<td class=\"num\">\(grouped(group.flowCount))</td>"
                     + "<td class=\"num\">\(durationText(group.medianDuration))</td>"
                     + "<td class=\"num\">\(durationText(group.maxDuration))</td></tr>\n"
-                html += "<tr class=\"detail\"><td></td><td colspan=\"6\"><p>\(escape(Diagnosis.text(group, flows: flowsByID)))</p>"
+                let codePath = Diagnosis.codePath(group).map { "<p class=\"code\">\(escape($0))</p>" } ?? ""
+                let apps = group.apps.isEmpty ? "" : "<p class=\"dim\">carried: " + group.apps.map { app in
+                    escape([app.protocol.rawValue, app.request ?? app.sni ?? "?", app.userAgent.map { "(\($0))" } ?? ""]
+                        .filter { !$0.isEmpty }.joined(separator: " ")) + " ×\(grouped(app.flows))"
+                }.joined(separator: "; ") + "</p>"
+                html += "<tr class=\"detail\"><td></td><td colspan=\"6\">\(codePath)\(apps)<p>\(escape(Diagnosis.text(group, flows: flowsByID)))</p>"
                     + "<p class=\"filter\">Wireshark: <code>\(escape(Diagnosis.wiresharkFilter(group)))</code></p>"
                     + "<p class=\"dim\">flows: \(group.flowIDs.prefix(20).map { "#\($0)" }.joined(separator: ", "))"
                     + "\(group.flowIDs.count > 20 ? " … (+\(group.flowIDs.count - 20) more)" : "")</p></td></tr>\n"

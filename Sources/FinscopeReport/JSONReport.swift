@@ -97,6 +97,44 @@ public enum JSONReport {
             }
             json.field("ignoredResets") { json.number(flow.ignoredResets) }
             json.field("findings") { json.array(flow.findings) { finding($0, json) } }
+            json.field("app") { app(flow.app, json) }
+        }
+    }
+
+    /// SPEC §8: what the connection carried, or null.
+    static func app(_ app: AppHint?, _ json: JSONWriter) {
+        guard let app else { return json.null() }
+        json.object {
+            json.field("protocol") { json.string(app.protocol.rawValue) }
+            switch app.protocol {
+            case .http:
+                json.field("request") { json.optionalString(app.request) }
+                json.field("host") { json.optionalString(app.host) }
+                json.field("userAgent") { json.optionalString(app.userAgent) }
+                json.field("status") { json.optionalNumber(app.status) }
+                json.field("requests") { json.number(app.requests) }
+            case .tls:
+                json.field("sni") { json.optionalString(app.sni) }
+                json.field("alpn") {
+                    if let alpn = app.alpn { json.array(alpn) { json.string($0) } } else { json.null() }
+                }
+            }
+        }
+    }
+
+    /// SPEC §8: a group's most common applications.
+    static func apps(_ apps: [FindingGroup.AppCount], _ json: JSONWriter) {
+        json.array(apps) { app in
+            json.object {
+                json.field("protocol") { json.string(app.protocol.rawValue) }
+                if app.protocol == .http {
+                    json.field("request") { json.optionalString(app.request) }
+                    json.field("userAgent") { json.optionalString(app.userAgent) }
+                } else {
+                    json.field("sni") { json.optionalString(app.sni) }
+                }
+                json.field("flows") { json.number(app.flows) }
+            }
         }
     }
 
@@ -108,6 +146,8 @@ public enum JSONReport {
             json.field("resetAt") { json.time(endpoint.resetAt) }
             json.field("path") { json.array(endpoint.path) { json.string($0.rawValue) } }
             json.field("state") { json.optionalString(endpoint.state?.rawValue) }
+            json.field("bytes") { json.number(endpoint.bytes) }
+            json.field("segments") { json.number(endpoint.segments) }
         }
     }
 
@@ -155,6 +195,8 @@ public enum JSONReport {
             json.field("maxSeconds") { json.time(group.maxDuration) }
             json.field("medianSeconds") { json.time(group.medianDuration) }
             json.field("flowIds") { json.array(group.flowIDs) { json.number($0) } }
+            json.field("apps") { apps(group.apps, json) }
+            json.field("wiresharkFilter") { json.string(Diagnosis.wiresharkFilter(group)) }
         }
     }
 }

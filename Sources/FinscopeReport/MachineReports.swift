@@ -40,7 +40,8 @@ public enum CSVReport {
     public static let columns = [
         "id", "client_ip", "client_port", "server_ip", "server_port", "roles", "first_seen", "last_seen",
         "close", "three_way", "reset_by", "client_state", "server_state", "findings", "finding_endpoints",
-        "max_finding_seconds",
+        "max_finding_seconds", "client_bytes", "server_bytes", "app_protocol", "app_request", "app_host",
+        "app_user_agent", "app_status", "app_requests", "app_sni",
     ]
 
     public static var header: String { columns.joined(separator: ",") + "\n" }
@@ -60,6 +61,10 @@ public enum CSVReport {
             flow.findings.map(\.kind.rawValue).joined(separator: ";"),
             flow.findings.map(\.endpoint.rawValue).joined(separator: ";"),
             flow.findings.map(\.duration).max().map(secondsText) ?? "",
+            String(flow.clientEndpoint.bytes), String(flow.serverEndpoint.bytes),
+            flow.app?.protocol.rawValue ?? "", flow.app?.request ?? "", flow.app?.host ?? "",
+            flow.app?.userAgent ?? "", flow.app?.status.map(String.init) ?? "",
+            flow.app.map { $0.protocol == .http ? String($0.requests) : "" } ?? "", flow.app?.sni ?? "",
         ]
         return fields.map(quoted).joined(separator: ",") + "\n"
     }

@@ -9,10 +9,13 @@ public struct TextReport {
     /// Only the findings (groups, diagnoses, filters); nothing at all when there are none.
     public var quiet = false
     public var style = TerminalStyle.plain
-    public init(showFlows: Bool = false, quiet: Bool = false, style: TerminalStyle = .plain) {
+    /// Columns to wrap at: the terminal's width when stdout is one, else 100.
+    public var width = 100
+    public init(showFlows: Bool = false, quiet: Bool = false, style: TerminalStyle = .plain, width: Int = 100) {
         self.showFlows = showFlows
         self.quiet = quiet
         self.style = style
+        self.width = max(40, width)
     }
 
     public func render(_ result: AnalysisResult) -> String {
@@ -23,8 +26,8 @@ public struct TextReport {
         if let start = source.start, let end = source.end {
             span = ", \(utcText(start)) + \(durationText(end - start))"
         }
-        out += "finscope: \(source.name): \(grouped(source.packets)) packets, "
-            + "\(grouped(result.tally.flows)) TCP connections\(span)\n"
+        out += "finscope: \(source.name): \(counted(source.packets, "packet")), "
+            + "\(counted(result.tally.flows, "TCP connection"))\(span)\n"
         for warning in source.warnings { out += "warning: \(warning)\n" }
         out += "\n"
         out += findingsSection(result)
@@ -40,17 +43,20 @@ public struct TextReport {
             return "No endpoint stayed in CLOSE_WAIT or left a FIN unacknowledged for \(threshold) or more.\n\n"
         }
         var out = ""
+        var payloadCut = false
         let flowsByID = result.flowsByID
         for kind in FindingKind.allCases {
             let groups = result.groups.filter { $0.kind == kind }
             guard !groups.isEmpty else { continue }
             let total = groups.reduce(0) { $0 + $1.flowCount }
-            let title = "\(heading(kind)) — \(grouped(total)) connection\(total == 1 ? "" : "s") (threshold \(threshold))"
+            let title = "\(heading(kind)) — \(counted(total, "connection")) (threshold \(threshold))"
             out += (kind == .closeWait ? style.red(title) : style.yellow(title)) + "\n"
             for group in groups.prefix(Self.groupsShown) {
                 out += "  " + style.bold(group.headline) + ": \(group.connectionsText), "
                     + "\(durationWord(kind)) median \(durationText(group.medianDuration)), max \(durationText(group.maxDuration))\n"
-                out += wrapped(Diagnosis.text(group, flows: flowsByID), indent: "    ", width: 100)
+                if let codePath = Diagnosis.codePath(group) { out += wrapped(codePath, indent: "    ", width: width) }
+                if Diagnosis.codePathNotCaptured(group, flows: flowsByID) { payloadCut = true }
+                out += wrapped(Diagnosis.text(group, flows: flowsByID), indent: "    ", width: width)
                 out += "    " + style.dim("Wireshark: ") + Diagnosis.wiresharkFilter(group) + "\n"
                 out += "    " + style.dim("flows: ") + flowList(group.flowIDs) + "\n"
                 for line in Self.ownerLines(group, flowsByID: flowsByID) { out += "    " + line + "\n" }
@@ -62,6 +68,11 @@ public struct TextReport {
                     + "\(connections == 1 ? "" : "s")); --json, --csv or --html list them all\n"
             }
             out += "\n"
+        }
+        if payloadCut {
+            out += wrapped("The requests these connections carried were not captured: the snapshot length cut their "
+                + "payload. Capture with `tcpdump -s 512` (finscope live keeps 512 bytes) to see the request line, Host "
+                + "and User-Agent.", indent: "", width: width) + "\n"
         }
         return out
     }
@@ -108,9 +119,9 @@ public struct TextReport {
     }
 
     /// Word-wraps `text` at `width` columns (characters), each line indented; words are the
-    /// runs between spaces. Linear, on the UTF-8 bytes: the line's width is kept as a number,
-    /// and a word's width is its byte count when it is ASCII (a grapheme count only for the
-    /// rare word that is not, such as "—").
+    /// runs between spaces, and a number stays on the line of the unit after it ("12.1 s",
+    /// "25 connections"). Linear, on the UTF-8 bytes: a word's width is its byte count when
+    /// it is ASCII (a grapheme count only for the rare word that is not, such as "—").
     func wrapped(_ text: String, indent: String, width: Int) -> String {
         let indentBytes = Array(indent.utf8)
         let indentWidth = Self.columns(indentBytes[...])
@@ -120,13 +131,23 @@ public struct TextReport {
         var lineWidth = indentWidth
         var text = text
         text.withUTF8 { bytes in
-            let count = bytes.count
+            // Word ranges, with a number joined to the unit that follows it.
+            var words: [Range<Int>] = []
             var position = 0
-            while position < count {
+            while position < bytes.count {
                 if bytes[position] == 0x20 { position += 1; continue }
                 let start = position
-                while position < count, bytes[position] != 0x20 { position += 1 }
-                let word = bytes[start..<position]
+                while position < bytes.count, bytes[position] != 0x20 { position += 1 }
+                if let last = words.last, last.upperBound + 1 == start,
+                   let digit = bytes[last.upperBound - 1] as UInt8?, digit >= 0x30, digit <= 0x39,
+                   Self.units.contains(Array(bytes[start..<position]).trimmingPunctuation) {
+                    words[words.count - 1] = last.lowerBound..<position
+                } else {
+                    words.append(start..<position)
+                }
+            }
+            for range in words {
+                let word = bytes[range]
                 let wordWidth = Self.columns(word)
                 if lineWidth > indentWidth {
                     if lineWidth + 1 + wordWidth > width {
@@ -145,6 +166,10 @@ public struct TextReport {
         out.append(0x0A)
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// Words that belong with the number before them.
+    static let units: Set<[UInt8]> = Set(["s", "ms", "min", "h", "%", "B", "MB", "connection", "connections", "socket",
+                                          "sockets", "request", "requests", "flows", "packets"].map { Array($0.utf8) })
 
     /// Characters in UTF-8 `bytes`: their count when ASCII (without CR: "\r\n" is one
     /// character), else the grapheme count.
@@ -229,5 +254,14 @@ extension String {
     }
     func leftPadding(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Without trailing punctuation (",", ".", ")", ":", ";").
+    var trimmingPunctuation: [UInt8] {
+        var end = count
+        while end > 0, [0x2C, 0x2E, 0x29, 0x3A, 0x3B].contains(self[end - 1]) { end -= 1 }
+        return Array(self[0..<end])
     }
 }

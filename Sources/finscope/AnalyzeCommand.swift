@@ -117,7 +117,8 @@ struct Analyze: ParsableCommand {
         } else if try writeStdoutFormat(result) {
             return
         } else {
-            writeOut(TextReport(showFlows: flows, quiet: quiet, style: TerminalStyle(enabled: stdoutWantsColor())).render(result))
+            writeOut(TextReport(showFlows: flows, quiet: quiet, style: TerminalStyle(enabled: stdoutWantsColor()),
+                                width: stdoutColumns()).render(result))
         }
     }
 }

@@ -211,8 +211,8 @@ struct Live: ParsableCommand {
         let stuck = AnalysisResult(source: result.source, closeWaitThreshold: result.closeWaitThreshold,
                                    flows: result.flows, tally: result.tally)
         let source = stuck.source
-        var out = "-- \(utcText(now)): \(grouped(source.packets)) packets, \(grouped(source.tcpSegments)) TCP segments, "
-            + "\(grouped(pipeline.withTracker { $0.trackedFlows })) connections tracked, dropped \(grouped(source.dropped ?? 0)) "
+        var out = "-- \(utcText(now)): \(counted(source.packets, "packet")), \(counted(source.tcpSegments, "TCP segment")), "
+            + "\(counted(pipeline.withTracker { $0.trackedFlows }, "connection")) tracked, dropped \(grouped(source.dropped ?? 0)) "
             + "by libpcap and \(grouped(source.interfaceDropped ?? 0)) by the interface\n"
         if stuck.groups.isEmpty {
             out += "No endpoint in CLOSE_WAIT for \(durationText(stuck.closeWaitThreshold)) or more.\n\n"

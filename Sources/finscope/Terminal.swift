@@ -23,6 +23,16 @@ func stdoutWantsColor() -> Bool {
     return true
 }
 
+/// Columns to wrap the text report at: the terminal's width when stdout is a terminal
+/// (COLUMNS first, as shells export it, then the tty's size), else 100.
+func stdoutColumns() -> Int {
+    guard isatty(1) == 1 else { return 100 }
+    if let text = getenv("COLUMNS").map({ String(cString: $0) }), let columns = Int(text), columns > 0 { return columns }
+    var size = winsize()
+    if ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+    return 100
+}
+
 /// `--ladder ADDR:PORT`.
 enum LadderTarget {
     /// "10.0.0.5:8282" or "[fd00::1]:8282".
