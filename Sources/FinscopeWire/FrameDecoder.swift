@@ -338,13 +338,13 @@ public enum FrameDecoder {
         let ppi = PPIHeaderView(checked: frame)
         let length = ppi.headerLength
         let inner = frame.tail(from: length)
-        switch LinkKind(linkType: Int32(truncatingIfNeeded: ppi.linkType)) {
-        case .ieee80211:
+        switch ppi.linkType {
+        case PPIHeaderView.ieee80211LinkType:
             let common = ppi.commonFlags
             guard common & PPIHeaderView.CommonFlag.fcsInvalid == 0 else { return .skipped(.malformed) }
             return decodeIEEE80211(inner, wire: wire - length, origin: origin,
                                    fcs: common & PPIHeaderView.CommonFlag.fcsPresent != 0, dataPad: false)
-        case .ethernet:
+        case PPIHeaderView.ethernetLinkType:
             if let problem = EthernetHeaderView.check(inner) { return .skipped(problem.skipReason) }
             let ethernet = EthernetHeaderView(checked: inner)
             return decodeEtherType(ethernet.etherType, frame, offset: length + EthernetHeaderView.length,
