@@ -6,8 +6,9 @@
 /// header that claims more bytes than the frame ever had is `malformed`.
 ///
 /// Each level's length rules live in its header view (`check`); this type only walks
-/// from one header to the next. `origin` (the frame's first byte) travels down so the
-/// segment can say where its payload starts (`TCPSegment.payloadOffset`).
+/// from one header to the next. `origin` (the address of the frame's first byte, as an
+/// integer: cheaper to pass than an optional pointer) travels down so the segment can
+/// say where its payload starts (`TCPSegment.payloadOffset`).
 public enum FrameDecoder {
     /// VLAN tags followed before giving up (802.1Q, 802.1ad, and the old QinQ types).
     static let maximumVLANTags = 8
@@ -16,20 +17,14 @@ public enum FrameDecoder {
 
     public static func decode(_ frame: UnsafeRawBufferPointer, wireLength: Int, link: LinkKind) -> DecodeOutcome {
         let wire = max(wireLength, frame.count)
-        let origin = frame.baseAddress
+        let origin = Int(bitPattern: frame.baseAddress)
         switch link {
         case .ethernet:
-            if let problem = EthernetHeaderView.check(frame) { return .skipped(problem.skipReason) }
-            let ethernet = EthernetHeaderView(checked: frame)
-            return decodeEtherType(ethernet.etherType, frame, offset: EthernetHeaderView.length, wire: wire, origin: origin)
+            return decodeEthernet(frame, wire: wire, origin: origin)
         case .linuxCooked:
-            if let problem = LinuxCookedHeaderView.check(frame) { return .skipped(problem.skipReason) }
-            let cooked = LinuxCookedHeaderView(checked: frame)
-            return decodeEtherType(cooked.protocolType, frame, offset: LinuxCookedHeaderView.length, wire: wire, origin: origin)
+            return decodeLinuxCooked(frame, wire: wire, origin: origin)
         case .linuxCooked2:
-            if let problem = LinuxCooked2HeaderView.check(frame) { return .skipped(problem.skipReason) }
-            let cooked = LinuxCooked2HeaderView(checked: frame)
-            return decodeEtherType(cooked.protocolType, frame, offset: LinuxCooked2HeaderView.length, wire: wire, origin: origin)
+            return decodeLinuxCooked2(frame, wire: wire, origin: origin)
         case .null, .loop:
             if let problem = LoopbackHeaderView.check(frame) { return .skipped(problem.skipReason) }
             let loopback = LoopbackHeaderView(checked: frame)
@@ -77,10 +72,33 @@ public enum FrameDecoder {
         }
     }
 
+    // One function per link type on the hot path: `decode` stays a jump table and each
+    // of these writes its outcome straight into the caller's result.
+    @inline(never)
+    static func decodeEthernet(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
+        if let problem = EthernetHeaderView.check(frame) { return .skipped(problem.skipReason) }
+        let ethernet = EthernetHeaderView(checked: frame)
+        return decodeEtherType(ethernet.etherType, frame, offset: EthernetHeaderView.length, wire: wire, origin: origin)
+    }
+
+    @inline(never)
+    static func decodeLinuxCooked(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
+        if let problem = LinuxCookedHeaderView.check(frame) { return .skipped(problem.skipReason) }
+        let cooked = LinuxCookedHeaderView(checked: frame)
+        return decodeEtherType(cooked.protocolType, frame, offset: LinuxCookedHeaderView.length, wire: wire, origin: origin)
+    }
+
+    @inline(never)
+    static func decodeLinuxCooked2(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
+        if let problem = LinuxCooked2HeaderView.check(frame) { return .skipped(problem.skipReason) }
+        let cooked = LinuxCooked2HeaderView(checked: frame)
+        return decodeEtherType(cooked.protocolType, frame, offset: LinuxCooked2HeaderView.length, wire: wire, origin: origin)
+    }
+
     /// Walks stacked VLAN tags, then dispatches on the EtherType.
     @inline(__always)  // the per-frame path: one function, no copies of the outcome between levels
     static func decodeEtherType(_ first: UInt16, _ frame: UnsafeRawBufferPointer, offset start: Int, wire: Int,
-                                origin: UnsafeRawPointer?) -> DecodeOutcome {
+                                origin: Int) -> DecodeOutcome {
         var etherType = first
         var offset = start
         var tags = 0
@@ -111,7 +129,7 @@ public enum FrameDecoder {
     }
 
     @inline(__always)
-    static func decodeIPv4(_ packet: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+    static func decodeIPv4(_ packet: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
         if let problem = IPv4HeaderView.check(packet, wireLength: wire) { return .skipped(problem.skipReason) }
         let ip = IPv4HeaderView(checked: packet)
         let headerLength = ip.headerLength
@@ -125,7 +143,7 @@ public enum FrameDecoder {
                          source: ip.source, destination: ip.destination, origin: origin)
     }
 
-    static func decodeIPv6(_ packet: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+    static func decodeIPv6(_ packet: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
         if let problem = IPv6HeaderView.check(packet) { return .skipped(problem.skipReason) }
         let ip = IPv6HeaderView(checked: packet)
         var payloadLength = ip.payloadLength
@@ -178,15 +196,14 @@ public enum FrameDecoder {
 
     @inline(__always)
     static func decodeTCP(_ bytes: UnsafeRawBufferPointer, ipPayloadLength: Int,
-                          source: IPAddress, destination: IPAddress, origin: UnsafeRawPointer?) -> DecodeOutcome {
+                          source: IPAddress, destination: IPAddress, origin: Int) -> DecodeOutcome {
         if let problem = TCPHeaderView.check(bytes, ipPayloadLength: ipPayloadLength) { return .skipped(problem.skipReason) }
         let tcp = TCPHeaderView(checked: bytes)
         let headerLength = tcp.headerLength
         let flags = tcp.flags
         var scale: Int8 = -1
         if flags.contains(.syn), let shift = tcp.windowScale { scale = Int8(shift) }
-        var headerOffset = 0
-        if let origin, let start = bytes.baseAddress { headerOffset = origin.distance(to: start) }
+        let headerOffset = Int(bitPattern: bytes.baseAddress) &- origin
         return .segment(TCPSegment(
             source: source, destination: destination,
             sourcePort: tcp.sourcePort, destinationPort: tcp.destinationPort,
@@ -199,7 +216,7 @@ public enum FrameDecoder {
     // MARK: Link types beyond Ethernet and loopback
 
     /// NFLOG: walks at most `NFLOGHeaderView.maximumTLVs` TLVs to the payload one.
-    static func decodeNFLOG(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+    static func decodeNFLOG(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
         if let problem = NFLOGHeaderView.check(frame) { return .skipped(problem.skipReason) }
         let family = NFLOGHeaderView(checked: frame).family
         guard family == 2 || family == 10 else { return .skipped(.notTCP) }
@@ -243,7 +260,7 @@ public enum FrameDecoder {
         return logged
     }
 
-    static func decodePPP(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+    static func decodePPP(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
         if let problem = PPPHeaderView.check(frame) { return .skipped(problem.skipReason) }
         let ppp = PPPHeaderView(checked: frame)
         let offset = ppp.headerLength
@@ -257,13 +274,13 @@ public enum FrameDecoder {
         }
     }
 
-    static func decodeCiscoHDLC(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+    static func decodeCiscoHDLC(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
         if let problem = CiscoHDLCHeaderView.check(frame) { return .skipped(problem.skipReason) }
         let hdlc = CiscoHDLCHeaderView(checked: frame)
         return decodeEtherType(hdlc.protocolType, frame, offset: CiscoHDLCHeaderView.length, wire: wire, origin: origin)
     }
 
-    static func decodePflog(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+    static func decodePflog(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
         if let problem = PflogHeaderView.check(frame, wireLength: wire) { return .skipped(problem.skipReason) }
         let pflog = PflogHeaderView(checked: frame)
         let offset = pflog.headerLength
@@ -276,7 +293,7 @@ public enum FrameDecoder {
     }
 
     /// An 802.11 frame; `dataPad`: radiotap said the body starts at a multiple of 4.
-    static func decodeIEEE80211(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?,
+    static func decodeIEEE80211(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int,
                                 dataPad: Bool) -> DecodeOutcome {
         if let problem = IEEE80211HeaderView.check(frame) { return .skipped(problem.skipReason) }
         let mac = IEEE80211HeaderView(checked: frame)
@@ -297,14 +314,14 @@ public enum FrameDecoder {
     }
 
     /// Drops a trailing 4-byte FCS (when present) before decoding an 802.11 frame.
-    static func decodeIEEE80211(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?,
+    static func decodeIEEE80211(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int,
                                 fcs: Bool, dataPad: Bool) -> DecodeOutcome {
         guard fcs else { return decodeIEEE80211(frame, wire: wire, origin: origin, dataPad: dataPad) }
         guard wire >= 4 else { return .skipped(.malformed) }
         return decodeIEEE80211(frame.head(wire - 4), wire: wire - 4, origin: origin, dataPad: dataPad)
     }
 
-    static func decodeRadiotap(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+    static func decodeRadiotap(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
         if let problem = RadiotapHeaderView.check(frame, wireLength: wire) { return .skipped(problem.skipReason) }
         let radiotap = RadiotapHeaderView(checked: frame)
         let flags = radiotap.flags
@@ -316,18 +333,18 @@ public enum FrameDecoder {
                                dataPad: flags & RadiotapHeaderView.Flag.dataPad != 0)
     }
 
-    static func decodePPI(_ frame: UnsafeRawBufferPointer, wire: Int, origin: UnsafeRawPointer?) -> DecodeOutcome {
+    static func decodePPI(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int) -> DecodeOutcome {
         if let problem = PPIHeaderView.check(frame, wireLength: wire) { return .skipped(problem.skipReason) }
         let ppi = PPIHeaderView(checked: frame)
         let length = ppi.headerLength
         let inner = frame.tail(from: length)
-        switch LinkKind(linkType: Int32(truncatingIfNeeded: ppi.linkType)) {
-        case .ieee80211:
+        switch ppi.linkType {
+        case PPIHeaderView.ieee80211LinkType:
             let common = ppi.commonFlags
             guard common & PPIHeaderView.CommonFlag.fcsInvalid == 0 else { return .skipped(.malformed) }
             return decodeIEEE80211(inner, wire: wire - length, origin: origin,
                                    fcs: common & PPIHeaderView.CommonFlag.fcsPresent != 0, dataPad: false)
-        case .ethernet:
+        case PPIHeaderView.ethernetLinkType:
             if let problem = EthernetHeaderView.check(inner) { return .skipped(problem.skipReason) }
             let ethernet = EthernetHeaderView(checked: inner)
             return decodeEtherType(ethernet.etherType, frame, offset: length + EthernetHeaderView.length,

@@ -172,6 +172,9 @@ struct PPIHeaderView {
         static let linkType = 4
         static let fields = 8
     }
+    /// The contained link types decoded, from `LinkKind.table` (read once, not per frame).
+    static let ieee80211LinkType = UInt32(LinkKind.ieee80211.linkType)
+    static let ethernetLinkType = UInt32(LinkKind.ethernet.linkType)
     static let commonFieldType: UInt16 = 2
     /// Offset of the flags inside the 802.11-Common field's data (after the TSF timer).
     static let commonFlagsOffset = 8
