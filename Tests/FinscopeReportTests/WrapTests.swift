@@ -4,10 +4,23 @@ import Testing
 /// `TextReport.wrapped` counts widths on the UTF-8 bytes; it must wrap exactly as the
 /// straightforward version that counts characters (graphemes) does.
 @Suite struct WrapTests {
-    /// The previous implementation (quadratic: `String.count` of the whole line per word).
+    /// The straightforward implementation (quadratic: `String.count` of the whole line per
+    /// word), with a number kept on the line of the unit after it.
     func reference(_ text: String, indent: String, width: Int) -> String {
+        let units: Set<String> = ["s", "ms", "min", "h", "%", "B", "MB", "connection", "connections", "socket", "sockets",
+                                  "request", "requests", "flows", "packets"]
+        var words: [String] = []
+        for word in text.split(separator: " ").map(String.init) {
+            let bare = String(word.reversed().drop { ",.):;".contains($0) }.reversed())
+            if let last = words.last, last.last?.isASCII == true, last.last?.isNumber == true, units.contains(bare),
+               text.contains(last + " " + word) {
+                words[words.count - 1] = last + " " + word
+            } else {
+                words.append(word)
+            }
+        }
         var out = "", line = indent
-        for word in text.split(separator: " ") {
+        for word in words {
             if line.count > indent.count, line.count + 1 + word.count > width {
                 out += line + "\n"
                 line = indent
@@ -34,5 +47,17 @@ import Testing
             #expect(report.wrapped(text, indent: "    ", width: width) == reference(text, indent: "    ", width: width))
         }
         #expect(report.wrapped(text, indent: "", width: 20) == reference(text, indent: "", width: 20))
+    }
+
+    @Test func numbersStayWithTheirUnits() {
+        let text = "stuck median 12.1 s, max 15.7 s for 25 connections and 3 requests"
+        for width in 8...60 {
+            let lines = TextReport().wrapped(text, indent: "  ", width: width).split(separator: "\n")
+            for line in lines {
+                let words = line.split(separator: " ")
+                #expect(!["s,", "s", "connections", "requests"].contains(String(words.first ?? "")),
+                        "width \(width): a line starts with a unit: \(line)")
+            }
+        }
     }
 }
