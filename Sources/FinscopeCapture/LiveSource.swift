@@ -23,10 +23,13 @@ public final class LiveSource: @unchecked Sendable {
         public var bufferSize: Int32 = 32 << 20
         public var timeoutMilliseconds: Int32 = 100
         public var promiscuous = false
+        /// Stop after this many packets (`-c`, as tcpdump counts: those the filter passed).
+        public var maxPackets: Int?
 
-        public init(interface: String, filter: String = "tcp") {
+        public init(interface: String, filter: String = "tcp", maxPackets: Int? = nil) {
             self.interface = interface
             self.filter = filter
+            self.maxPackets = maxPackets
         }
     }
 
@@ -142,7 +145,7 @@ public final class LiveSource: @unchecked Sendable {
     public func run(sink: UnsafeMutableRawPointer, handler: FrameHandler, deadline: Nanoseconds?,
                     interval: Nanoseconds?, tick: (Nanoseconds) -> Void) -> Nanoseconds {
         var context = Context(sink: sink, handler: handler, link: link, nano: nanosecondStamps,
-                              dumper: dump?.dumper)
+                              dumper: dump?.dumper, packetsLeft: options.maxPackets ?? Int.max)
         return withUnsafeMutablePointer(to: &context) { context in
             let user = UnsafeMutableRawPointer(context).assumingMemoryBound(to: UInt8.self)
             var nextTick = interval.map { Self.now() + $0 }
@@ -169,7 +172,7 @@ public final class LiveSource: @unchecked Sendable {
                     break
                 }
                 let now = Self.now()
-                if isStopRequested {
+                if isStopRequested || context.pointee.packetsLeft == 0 {
                     stopTime = now
                     break
                 }
@@ -207,6 +210,8 @@ public final class LiveSource: @unchecked Sendable {
         let link: LinkKind
         let nano: Bool
         let dumper: OpaquePointer?
+        /// Frames still to analyze (`maxPackets`); at 0 the loop stops and later frames are left out.
+        var packetsLeft: Int
         /// Set when the loop stops: frames stamped later are not analyzed.
         var stopTime = Nanoseconds.max
         var pastStop = false
@@ -216,10 +221,11 @@ public final class LiveSource: @unchecked Sendable {
         guard let user, let header, let data else { return }
         let context = UnsafeMutableRawPointer(user).assumingMemoryBound(to: Context.self)
         let time = FrameTime.nanoseconds(header.pointee.ts, nanosecondPrecision: context.pointee.nano)
-        if time > context.pointee.stopTime {
+        if time > context.pointee.stopTime || context.pointee.packetsLeft == 0 {
             context.pointee.pastStop = true
             return
         }
+        context.pointee.packetsLeft -= 1
         if let dumper = context.pointee.dumper {
             pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
         }

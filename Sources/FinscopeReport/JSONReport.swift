@@ -29,6 +29,7 @@ public enum JSONReport {
         json.object {
             json.field("kind") { json.string(source.kind.rawValue) }
             json.field("name") { json.string(source.name) }
+            json.field("finscopeVersion") { json.string(FinscopeVersion.string) }
             json.field("packets") { json.number(source.packets) }
             json.field("tcpSegments") { json.number(source.tcpSegments) }
             json.field("duplicates") { json.number(source.duplicates) }

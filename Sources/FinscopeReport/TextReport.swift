@@ -26,7 +26,10 @@ public struct TextReport {
         if let start = source.start, let end = source.end {
             span = ", \(utcText(start)) + \(durationText(end - start))"
         }
-        out += "finscope: \(source.name): \(counted(source.packets, "packet")), "
+        // A long list of files (rotated captures) is summarised: "12 files: rot-00.pcap … rot-11.pcap".
+        let files = source.kind == .file ? source.name.split(separator: ", ", omittingEmptySubsequences: false) : []
+        let name = files.count > 3 ? "\(files.count) files: \(files[0]) … \(files[files.count - 1])" : source.name
+        out += "finscope: \(name): \(counted(source.packets, "packet")), "
             + "\(counted(result.tally.flows, "TCP connection"))\(span)\n"
         for warning in source.warnings { out += "warning: \(warning)\n" }
         out += "\n"

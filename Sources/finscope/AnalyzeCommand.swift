@@ -23,20 +23,30 @@ struct Analyze: ParsableCommand {
               finscope analyze --export leaked.pcap --html report.html server.pcap
               finscope analyze --ndjson server.pcap      # one JSON line per connection
               finscope analyze --csv server.pcap > flows.csv
+              finscope analyze -r server.pcap --fail-on close-wait   # exit 3 on a leak (CI, cron)
 
             Colours only when stdout is a terminal and NO_COLOR is unset; a progress line on
             stderr (a terminal only) for captures that take more than a second.
+
+            \(ExitStatus.summary)
             """
     )
 
-    @Argument(help: "Capture files to read (.pcap or .pcapng).")
-    var files: [String]
+    @Argument(help: ArgumentHelp("Capture files to read (.pcap or .pcapng).", valueName: "file"),
+              completion: .file())
+    var fileArguments: [String] = []
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("A capture file to read, as tcpdump -r takes it (repeatable; with the files named after the options).", valueName: "file"),
+            completion: .file())
+    var read: [String] = []
 
     @Flag(name: .long, help: "Print the SPEC's JSON report (schema 1) instead of text.")
     var json = false
 
-    @Option(name: .long, help: "Seconds in CLOSE_WAIT (or with a FIN unacknowledged) that make a finding.")
-    var closeWaitThreshold: Double = Double(FlowTracker.Defaults.closeWaitThreshold) / 1e9
+    @Option(name: .long, parsing: .unconditional,
+            help: ArgumentHelp("How long in CLOSE_WAIT (or with a FIN unacknowledged) makes a finding. \(timeUnitsHelp)",
+                               valueName: "time"))
+    var closeWaitThreshold = TimeValue(seconds: Double(FlowTracker.Defaults.closeWaitThreshold) / 1e9)
 
     @Option(name: .long, help: "A BPF filter expression (pcap-filter(7)), e.g. 'tcp port 8282'.")
     var filter: String?
@@ -76,12 +86,26 @@ struct Analyze: ParsableCommand {
     @Flag(name: .long, help: "Print only the findings (nothing when there are none); no progress line.")
     var quiet = false
 
+    @Option(name: .long, help: ArgumentHelp("Exit with status 3 when the report holds such a finding: close-wait, or any-finding (close-wait, slow-close, fin-unacked).",
+                                            valueName: "kind"))
+    var failOn: FailOn?
+
+    @Flag(name: .long, help: "Fail (exit 2) when any named file cannot be read, instead of warning and analyzing the others.")
+    var strict = false
+
+    /// The files to read: `-r` first, then the words after the options.
+    var inputs: [InputPath] { InputPaths.resolve(read + fileArguments) }
+
+    /// The paths the readers open (the second pass, for ladders and exports, too).
+    var files: [String] { inputs.map(\.open) }
+
     func validate() throws {
-        // At most a century: seconds × 10^9 must fit the 64-bit nanosecond clock.
-        guard closeWaitThreshold >= 0, closeWaitThreshold <= 3_155_760_000 else {
-            throw ValidationError("--close-wait-threshold must be a number of seconds from 0 to 3155760000 (a century)")
+        guard !read.isEmpty || !fileArguments.isEmpty else {
+            throw ValidationError("name a capture file to read: finscope analyze FILE... (or -r FILE)")
         }
-        guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1") }
+        // 0 is allowed: every CLOSE_WAIT is then a finding.
+        try closeWaitThreshold.check("--close-wait-threshold", zeroAllowed: true, zeroMeans: "every CLOSE_WAIT counts")
+        guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1: got \(maxFlows)") }
         try validateOutputs()
     }
 
@@ -89,13 +113,19 @@ struct Analyze: ParsableCommand {
     /// same, so that it numbers flows as the first did.
     var analysisOptions: AnalysisOptions {
         // Only flows with findings need their reports kept, unless an output lists every flow.
-        AnalysisOptions(closeWaitThreshold: Nanoseconds((closeWaitThreshold * 1e9).rounded()),
+        AnalysisOptions(closeWaitThreshold: Nanoseconds((closeWaitThreshold.seconds * 1e9).rounded()),
                         filter: filter, retainAllFlows: json || flows || needsEveryFlow, maxFlows: maxFlows)
     }
 
     func run() throws {
+        let inputs = inputs
+        if let expression = TrailingFilter.expression(in: fileArguments) {
+            printError(TrailingFilter.message(expression))
+            throw ExitCode(ExitStatus.noInput)
+        }
+        if strict { try checkEveryFileOpens(inputs) }
         let options = analysisOptions
-        let progress = quiet ? nil : ProgressLine(name: files.count == 1 ? files[0] : "\(files.count) files")
+        let progress = quiet ? nil : ProgressLine(name: inputs.count == 1 ? Names.escapingControls(inputs[0].name, keepingLineBreaks: false) : "\(inputs.count) files")
         var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
         if ndjson, !proc { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
         var result: AnalysisResult
@@ -103,10 +133,11 @@ struct Analyze: ParsableCommand {
             result = try OfflineAnalysis.analyze(paths: files, options: options, hooks: hooks)
         } catch let error as CaptureError {
             progress?.clear()
-            printError("finscope: error: \(error)")
-            throw ExitCode(2)
+            printError("finscope: error: \(InputPaths.naming(error.description, inputs))")
+            throw ExitCode(ExitStatus.noInput)
         }
         progress?.clear()
+        result = InputPaths.naming(result, inputs)
         if proc { ProcessAttribution.annotateFromProc(&result) }
         for warning in result.source.warnings { printError("finscope: warning: \(warning)") }
         // Files first, so they are written whichever report goes to stdout.
@@ -114,11 +145,24 @@ struct Analyze: ParsableCommand {
         if let html { try writeHTML(result, to: html) }
         if json {
             print(JSONReport.render(result))
-        } else if try writeStdoutFormat(result) {
-            return
-        } else {
-            writeOut(TextReport(showFlows: flows, quiet: quiet, style: TerminalStyle(enabled: stdoutWantsColor()),
-                                width: stdoutColumns()).render(result))
+        } else if try !writeStdoutFormat(result) {
+            writeText(TextReport(showFlows: flows, quiet: quiet, style: TerminalStyle(enabled: stdoutWantsColor()),
+                                width: stdoutColumns())
+                .render(Names.forText(result)))
+        }
+        try FailOn.check(failOn, result)
+    }
+
+    /// `--strict`: every named file must open as a capture, or nothing is analyzed.
+    func checkEveryFileOpens(_ inputs: [InputPath]) throws {
+        // Standard input can be read only once: the analysis reads it.
+        for input in inputs where input.open != "-" {
+            do {
+                _ = try CaptureFiles.open(path: input.open, filter: nil)
+            } catch let error as CaptureError {
+                printError("finscope: error: \(InputPaths.naming(error.description, inputs)) (--strict)")
+                throw ExitCode(ExitStatus.noInput)
+            }
         }
     }
 }

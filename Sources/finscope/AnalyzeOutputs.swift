@@ -97,10 +97,10 @@ extension Analyze {
     func drawLadders(_ result: AnalysisResult, style: TerminalStyle) throws {
         let chosen = ladderFlows(result)
         if chosen.isEmpty, ladder.contains("all-findings") {
-            writeOut("No findings: nothing to draw (--ladder ID draws any connection; --flows lists them).\n")
+            writeText("No findings: nothing to draw (--ladder ID draws any connection; --flows lists them).\n")
         }
         do {
-            writeOut(try ladderTexts(result, chosen: chosen, style: style).joined(separator: "\n"))
+            writeText(try ladderTexts(result, chosen: chosen, style: style).joined(separator: "\n"))
         } catch let error as CaptureError {
             printError("finscope: error: \(error)")
             throw ExitCode(2)

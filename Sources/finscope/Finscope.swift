@@ -1,4 +1,5 @@
 import ArgumentParser
+import FinscopeReport
 
 #if canImport(Glibc)
 import Glibc
@@ -17,12 +18,15 @@ struct Finscope: ParsableCommand {
             never sent its own: which address, which role, which peer service, how many \
             connections, for how long.
             """,
+        version: FinscopeVersion.string,
         subcommands: [Analyze.self, Live.self, Interfaces.self, ProcHelper.self, KernelSockets.self],
         defaultSubcommand: Analyze.self
     )
 }
 
+/// One message for people on stderr: control characters escaped (names in it come from
+/// outside), ASCII when the locale is not UTF-8.
 func printError(_ message: String) {
-    let line = message + "\n"
+    let line = TextCharset.local(Names.escapingControls(message)) + "\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
 }

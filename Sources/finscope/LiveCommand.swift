@@ -25,28 +25,62 @@ struct Live: ParsableCommand {
             the capture is open, or to --user), or give the binary the capabilities once:
               sudo setcap cap_net_raw,cap_net_admin+eip "$(command -v finscope)"
 
+            As with tcpdump, the words after the options are the filter, -w saves the packets \
+            and -c stops after a number of packets; without -i it captures on 'any' (every \
+            interface) and says so. Times take a unit: 500ms, 30s, 5m, 1h (a bare number is \
+            seconds).
+
             Examples:
               sudo finscope live -i eth0
-              sudo finscope live -i any --filter 'tcp port 8282' --report-every 30
-              sudo finscope live -i lo --duration 60 --json > report.json
-              sudo finscope live -i eth0 --write leak.pcap     # also save the packets
+              sudo finscope live -i eth0 tcp port 8282 --report-every 30s
+              sudo finscope live -i lo --duration 1m --json > report.json
+              sudo finscope live -i eth0 -w leak.pcap            # also save the packets
+              sudo finscope live -c 1000 --fail-on close-wait   # exit 3 on a leak (cron)
+
+            \(ExitStatus.summary)
             """
     )
 
-    @Option(name: [.short, .long], help: "The interface to capture on (see finscope interfaces).")
-    var interface: String
+    @Option(name: [.customShort("i"), .customLong("interface")],
+            help: ArgumentHelp("The interface to capture on (see finscope interfaces; default: any, every interface).",
+                               valueName: "interface"),
+            completion: .custom { _, _, _ in Self.interfaceNames() })
+    var interfaceOption: String?
 
-    @Option(name: .long, help: "A BPF filter expression (pcap-filter(7)).")
-    var filter: String = "tcp"
+    /// `-i`, or `any` when it was not given.
+    var interface: String { interfaceOption ?? "any" }
 
-    @Option(name: .long, help: "Stop after this many seconds (default: run until Ctrl-C or SIGTERM).")
-    var duration: Double?
+    @Option(name: .customLong("filter"), help: ArgumentHelp("A BPF filter expression (pcap-filter(7)); or give it as the words after the options, as tcpdump takes it (default: tcp).",
+                                                           valueName: "expression"))
+    var filterOption: String?
 
-    @Option(name: .long, help: "Seconds between the reports printed while capturing (0: none).")
-    var reportEvery: Double = 10
+    @Argument(help: ArgumentHelp("The filter as tcpdump takes it: the words after the options (finscope live -i eth0 tcp port 8282).",
+                                 valueName: "expression"))
+    var expression: [String] = []
 
-    @Option(name: .long, help: "Seconds in CLOSE_WAIT (or with a FIN unacknowledged) that make a finding.")
-    var closeWaitThreshold: Double = 5
+    /// `--filter`, or the words after the options, or `tcp`.
+    var filter: String { filterOption ?? (expression.isEmpty ? "tcp" : expression.joined(separator: " ")) }
+
+    @Option(name: [.customShort("c"), .customLong("count")], help: ArgumentHelp("Stop after this many packets (those the filter passed), as tcpdump -c does.", valueName: "count"))
+    var count: Int?
+
+    @Option(name: .customLong("duration"), parsing: .unconditional,
+            help: ArgumentHelp("Stop after this long (default: run until Ctrl-C, SIGTERM or -c). \(timeUnitsHelp)", valueName: "time"))
+    var durationOption: TimeValue?
+
+    var duration: Double? { durationOption?.seconds }
+
+    @Option(name: .customLong("report-every"), parsing: .unconditional,
+            help: ArgumentHelp("Time between the reports printed while capturing (0: none). \(timeUnitsHelp)", valueName: "time"))
+    var reportEveryOption = TimeValue(seconds: 10)
+
+    var reportEvery: Double { reportEveryOption.seconds }
+
+    @Option(name: .customLong("close-wait-threshold"), parsing: .unconditional,
+            help: ArgumentHelp("How long in CLOSE_WAIT (or with a FIN unacknowledged) makes a finding. \(timeUnitsHelp)", valueName: "time"))
+    var closeWaitThresholdOption = TimeValue(seconds: 5)
+
+    var closeWaitThreshold: Double { closeWaitThresholdOption.seconds }
 
     @Flag(name: .long, help: "Print the final report as the SPEC's JSON (schema 1); reports while running go to stderr.")
     var json = false
@@ -54,7 +88,8 @@ struct Live: ParsableCommand {
     @Flag(name: .long, help: "Print the final report as NDJSON: one line per flow, then a summary line.")
     var ndjson = false
 
-    @Option(name: .long, help: "Also save the captured packets to this pcap file.")
+    @Option(name: [.customShort("w"), .long], help: ArgumentHelp("Also save the captured packets to this pcap file, as tcpdump -w does.", valueName: "file"),
+            completion: .file())
     var write: String?
 
     @Flag(name: .customLong("no-proc"), help: "Do not look up the processes holding stuck sockets in /proc.")
@@ -63,31 +98,36 @@ struct Live: ParsableCommand {
     @Option(name: .long, help: "Drop root to this user once the capture is open (default: the sudo user).")
     var user: String?
 
-    @Option(name: .long, help: "Seconds after which a connection with no packets is reported and forgotten.")
-    var idleTimeout: Double = 300
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional,
+            help: ArgumentHelp("How long a connection with no packets is kept before it is reported and forgotten. \(timeUnitsHelp)", valueName: "time"))
+    var idleTimeoutOption = TimeValue(seconds: 300)
+
+    var idleTimeout: Double { idleTimeoutOption.seconds }
 
     @Option(name: .long, help: "The most connections tracked at once; beyond it the least recently active are dropped.")
     var maxFlows: Int = 1_000_000
 
+    @Option(name: .long, help: ArgumentHelp("Exit with status 3 when the final report holds such a finding: close-wait, or any-finding.",
+                                            valueName: "kind"))
+    var failOn: FailOn?
+
     func validate() throws {
         guard !(json && ndjson) else { throw ValidationError("--json and --ndjson are exclusive") }
-        // At most a century each: seconds × 10^9 must fit the 64-bit nanosecond clock.
-        let century = 3_155_760_000.0
-        guard closeWaitThreshold >= 0, closeWaitThreshold <= century else {
-            throw ValidationError("--close-wait-threshold must be a number of seconds from 0 to 3155760000 (a century)")
+        if filterOption != nil, !expression.isEmpty {
+            throw ValidationError("give the filter once: with --filter or as the words after the options, not both "
+                + "(got --filter '\(filterOption!)' and '\(expression.joined(separator: " "))')")
         }
-        guard reportEvery >= 0, reportEvery <= century else {
-            throw ValidationError("--report-every must be 0 or more seconds, at most a century")
-        }
-        guard idleTimeout > 0, idleTimeout <= century else {
-            throw ValidationError("--idle-timeout must be more than 0 seconds, at most a century")
-        }
-        if let duration {
-            guard duration > 0, duration <= century else {
-                throw ValidationError("--duration must be more than 0 seconds, at most a century")
-            }
-        }
-        guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1") }
+        try closeWaitThresholdOption.check("--close-wait-threshold", zeroAllowed: true, zeroMeans: "every CLOSE_WAIT counts")
+        try reportEveryOption.check("--report-every", zeroAllowed: true, zeroMeans: "no reports while capturing")
+        try idleTimeoutOption.check("--idle-timeout")
+        try durationOption?.check("--duration")
+        if let count, count < 1 { throw ValidationError("-c must be at least 1 packet: got \(count)") }
+        guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1: got \(maxFlows)") }
+    }
+
+    /// The interfaces `-i` completes to: libpcap's devices, as `finscope interfaces` lists them.
+    static func interfaceNames() -> [String] {
+        (try? CaptureDevice.all().map(\.name)) ?? ["any", "lo"]
     }
 
     func run() throws {
@@ -101,7 +141,8 @@ struct Live: ParsableCommand {
 
         let capture: LiveSource
         do {
-            capture = try LiveSource(options: LiveSource.Options(interface: interface, filter: filter))
+            if interfaceOption == nil { printError("finscope: no -i given: capturing on any (every interface)") }
+            capture = try LiveSource(options: LiveSource.Options(interface: interface, filter: filter, maxPackets: count))
         } catch {
             printError("finscope: error: \(error)")
             throw ExitCode(2)
@@ -193,7 +234,8 @@ struct Live: ParsableCommand {
         } else {
             print(TextReport().render(result), terminator: "")
         }
-        if capture.readError != nil { throw ExitCode(1) }
+        if capture.readError != nil { throw ExitCode(ExitStatus.failedMidRun) }
+        try FailOn.check(failOn, result)
     }
 
     /// The report printed every --report-every seconds: counters, then the endpoints stuck

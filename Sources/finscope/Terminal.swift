@@ -15,6 +15,12 @@ func writeOut(_ text: String) {
     print(text, terminator: "")
 }
 
+/// Writes text for people to stdout: in ASCII when the locale is not UTF-8 (the machine
+/// formats, JSON, NDJSON and CSV, go through `writeOut` as they are).
+func writeText(_ text: String) {
+    writeOut(TextCharset.local(text))
+}
+
 /// Colours only for a terminal, and never when NO_COLOR is set (no-color.org) or TERM=dumb.
 func stdoutWantsColor() -> Bool {
     guard isatty(1) == 1 else { return false }
