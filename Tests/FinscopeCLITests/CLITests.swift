@@ -25,6 +25,8 @@ func finscope(_ arguments: [String]) throws -> Run {
     let process = Process()
     process.executableURL = finscopeBinary
     process.arguments = arguments
+    // A UTF-8 locale unless one is set: with none, finscope falls back to ASCII text.
+    process.environment = cliEnvironment()
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
