@@ -22,8 +22,11 @@
 // as idle time before its request(s) and before its close, so K flows stay open at once and
 // M / SECONDS flows start per second. Without it the output is unchanged (same random draws).
 //
-// Frames are Ethernet + IPv4/IPv6 + TCP with zero payload bytes, written through one
-// reusable 8 MiB buffer (no per-packet allocation). Microsecond pcap, little-endian.
+// Frames are Ethernet + IPv4/IPv6 + TCP, written through one reusable 8 MiB buffer (no
+// per-packet allocation). Microsecond pcap, little-endian. Payloads are zeros behind an
+// HTTP/1.1 start — each client payload begins with a request head (a PUT with Host and
+// User-Agent), each server payload with a status line — so the benchmark pays for the
+// application hints as a real HTTP capture would.
 
 #if canImport(Glibc)
 import Glibc
@@ -177,6 +180,11 @@ struct Flow {
 }
 
 // MARK: - Output (one big reusable buffer)
+
+/// The start of every client and server payload (see the header comment).
+let httpRequestHead = Array(("PUT /heartbeat?node=7 HTTP/1.1\r\nHost: 10.0.0.9:8282\r\nContent-Type: application/json\r\n"
+    + "User-Agent: Apache-HttpClient/4.5.14 (Java/17.0.15)\r\nContent-Length: 21\r\n\r\n").utf8)
+let httpStatusHead = Array("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n".utf8)
 
 struct Writer {
     let file: UnsafeMutablePointer<FILE>
@@ -421,6 +429,10 @@ struct Generator {
         }
         if payload > 0 {
             memset(writer.buffer + writer.used, 0, payload)
+            let head = fromClient ? httpRequestHead : httpStatusHead
+            head.withUnsafeBytes { bytes in
+                (writer.buffer + writer.used).copyMemory(from: bytes.baseAddress!, byteCount: min(payload, bytes.count))
+            }
             writer.used += payload
         }
         writer.used = frameStart + captured
