@@ -40,7 +40,11 @@ extension FlowState {
     func transitions(of side: EndpointState, peer: EndpointState, role: Role) -> [StateTransition] {
         var steps: [StateTransition] = []
         func step(_ state: TCPState, _ sender: Role, _ mark: SegmentMark?) {
-            steps.append(StateTransition(endpoint: role, state: state, time: mark?.time ?? firstSeen,
+            // No state is entered before the one it leaves: the peer's FIN that an active
+            // closer received may have been captured before the closer's own FIN (a
+            // simultaneous close seen near the peer), and CLOSING then starts at FIN_WAIT_1.
+            let time = max(mark?.time ?? firstSeen, steps.last?.time ?? .min)
+            steps.append(StateTransition(endpoint: role, state: state, time: time,
                                          cause: mark.map { SegmentRef(sender: sender, index: $0.index) }))
         }
         let received = side.receivedPeerFinIndex.map { SegmentMark(index: $0, time: side.receivedPeerFinTime) }

@@ -243,10 +243,21 @@ struct LiveCaptureTests {
     @Test("without capture permission: one line saying how to fix it, non-zero exit",
           .enabled(if: LiveCaptureTests.unprivilegedPrefix != nil, "needs root (to run as nobody) or a user without capture permission"))
     func missingPermission() throws {
-        let result = try finscope(["live", "--interface", "lo", "--duration", "1"], prefix: Self.unprivilegedPrefix ?? [])
-        if result.stderr.contains("Permission denied"), result.stderr.contains("runuser") {
-            throw RunFailure(description: "nobody cannot run the binary: \(result.stderr)")
-        }
+        // nobody must be able to run the binary whatever the checkout's permissions (a home
+        // directory of mode 700, say): run a copy from a world-readable temporary directory.
+        var template = Array("/tmp/finscope-nobody-XXXXXX".utf8CString)
+        let directory = try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) })
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        chmod(directory, 0o755)
+        let copy = directory + "/finscope"
+        try FileManager.default.copyItem(atPath: finscopeBinary, toPath: copy)
+        chmod(copy, 0o755)
+        let prefix = Self.unprivilegedPrefix ?? []
+        let arguments = ["live", "--interface", "lo", "--duration", "1"]
+        let run = try FinscopeRun(prefix.isEmpty ? arguments : Array(prefix.dropFirst()) + [copy] + arguments,
+                                  executable: prefix.first ?? copy)
+        let result = (status: try run.finish(seconds: 10), stdout: run.stdout, stderr: run.stderr)
+        #expect(!result.stderr.contains("runuser"), "nobody could not run the copy: \(result.stderr)")
         #expect(result.status == 2)
         #expect(result.stderr.contains("no permission to capture on lo"))
         #expect(result.stderr.contains("sudo"))

@@ -50,10 +50,18 @@ import Testing
         "zeek--testing--btest--Traces--nflog-http.pcap": (13, 1),
     ]
 
-    @Test("the public corpus is present when ../shared exists")
+
+    /// The folder beside the checkout that holds the corpus; a checkout without it (a plain
+    /// clone, a CI runner) has no corpus to check, which is not a failure.
+    static let shared = packageRoot.appendingPathComponent("../shared").standardizedFileURL
+    static let sharedPresent = FileManager.default.fileExists(atPath: shared.path)
+        || ProcessInfo.processInfo.environment["FINSCOPE_PUBLIC_CORPUS"] != nil
+
+    @Test("the public corpus is present when ../shared exists",
+          .enabled(if: sharedPresent, "../shared is absent: this checkout has no public corpus to check"))
     func corpusListed() throws {
         try #require(FileManager.default.fileExists(atPath: Self.corpus.path),
-                     "../shared/corpus/public is missing: nothing to check (this checkout has no shared folder)")
+                     "../shared exists but ../shared/corpus/public is missing")
         #expect(Self.entries().count >= 100)
     }
 

@@ -96,9 +96,21 @@ import Testing
             for flow in flows {
                 let segments = (packets[flow.id] ?? []).map { LadderSegment(time: $0.time, segment: $0.segment, placement: $0.placement) }
                 #expect(segments.count >= flow.segments, "\(name) #\(flow.id): segments found again")
-                let states = Ladder.columnStates(Ladder.model(flow, segments: segments))
+                let model = Ladder.model(flow, segments: segments)
+                let states = Ladder.columnStates(model)
                 #expect(states.client == flow.clientEndpoint.path, "\(name) #\(flow.id) client")
                 #expect(states.server == flow.serverEndpoint.path, "\(name) #\(flow.id) server")
+                // Each state sits on the row of the segment that caused it: the row's time is
+                // the transition's time (issue 10: the ladder once placed states by its own
+                // rules and could contradict the JSON's times).
+                for role in Role.allCases {
+                    let drawn = model.rows.flatMap { row in
+                        (role == .client ? row.clientStates : row.serverStates).map { (state: $0, time: row.time) }
+                    }
+                    let steps = flow.transitions.filter { $0.endpoint == role }
+                    #expect(drawn.map(\.state) == steps.map(\.state), "\(name) #\(flow.id) \(role) states")
+                    #expect(drawn.map(\.time) == steps.map(\.time), "\(name) #\(flow.id) \(role): row times vs transition times")
+                }
             }
         }
     }
