@@ -23,6 +23,8 @@ struct EndpointState {
     /// At the first transmission of its FIN: time since the flow's last payload-carrying
     /// segment (either direction), or since its first segment when none carried payload.
     var idleBeforeFin: Nanoseconds = 0
+    /// When this endpoint first sent its highest acknowledgement so far (`highestAck`).
+    var highestAckTime: Nanoseconds = 0
     /// Payload bytes sent in new sequence space (retransmissions excluded).
     var payloadBytes: UInt64 = 0
     /// Time of the latest transmission of its FIN so far.
@@ -48,6 +50,11 @@ struct EndpointState {
     var finFirstAck: UInt32 = 0
     var finRetransmits: UInt32 = 0
     private var alternateISNStorage: UInt32 = 0
+    /// The highest acknowledgement number this endpoint sent (in sequence space), and the
+    /// index of its first segment carrying it: a FIN captured after its acknowledgement
+    /// was acknowledged there (capture reordering, SPEC §1).
+    var highestAck: UInt32 = 0
+    var highestAckIndex: UInt32 = 0
     private var finIndex: UInt32 = .max
     private var finLastIndex: UInt32 = .max
     private var ackedPeerFinIndex: UInt32 = .max
@@ -174,6 +181,12 @@ struct EndpointState {
             alternateISNStorage = newValue ?? 0
             activities = newValue == nil ? activities & ~0x10 : activities | 0x10
         }
+    }
+
+    /// `highestAck` holds a value (the endpoint sent an ACK).
+    var hasHighestAck: Bool {
+        get { activities & 0x20 != 0 }
+        set { activities = newValue ? activities | 0x20 : activities & ~0x20 }
     }
 
     /// This endpoint acknowledged the peer's FIN before (or with) its own FIN, or never sent one.

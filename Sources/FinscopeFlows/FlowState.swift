@@ -200,6 +200,12 @@ struct FlowState {
         if flags.contains(.ack) {
             sender.hasAck = true
             sender.ackValue = ack
+            if !sender.hasHighestAck || seqAfter(ack, sender.highestAck) {
+                sender.hasHighestAck = true
+                sender.highestAck = ack
+                sender.highestAckIndex = mark.index
+                sender.highestAckTime = time
+            }
             sender.ackWindow = segment.window
             sender.ackWindowFromSYN = flags.contains(.syn)
             if !flow.established, senderRole == .client {
@@ -227,10 +233,12 @@ struct FlowState {
                 sender.finSeq = seq &+ length &+ (flags.contains(.syn) ? 1 : 0)
                 sender.finFirstAck = ack
                 sender.finFirstHasAck = flags.contains(.ack)
-                // Capture reordering: the peer's acknowledgement may have been seen first.
-                if receiver.ackedPeerFin == nil, receiver.hasAck, receiver.sent > 0,
-                   seqAtOrAfter(receiver.ackValue, sender.finSeq &+ 1) {
-                    receiver.ackedPeerFin = SegmentMark(index: receiver.sent - 1, time: receiver.lastTime)
+                // Capture reordering: the peer's acknowledgement may have been captured first.
+                // Its first segment acknowledging the FIN (in its own sending order, SPEC §1)
+                // is the first that carried an ack this high.
+                if receiver.ackedPeerFin == nil, receiver.hasHighestAck,
+                   seqAtOrAfter(receiver.highestAck, sender.finSeq &+ 1) {
+                    receiver.ackedPeerFin = SegmentMark(index: receiver.highestAckIndex, time: receiver.highestAckTime)
                     receiver.receivedPeerFinIndex = mark.index
                     receiver.receivedPeerFinTime = time
                 }

@@ -84,16 +84,9 @@ private func keep(_ file: URL) {
         #expect(flow.serverEndpoint.finAckedAt == row.time)
         let transition = try #require(flow.transitions.first { $0.endpoint == .client && $0.state == .closeWait })
         #expect(transition.time == row.time)
-        // SPEC §1/§2 read literally: CLOSE_WAIT at the client's first segment acknowledging
-        // the FIN in its sending order, frame 8 (0.9995). finscope takes the FIN as
-        // acknowledged in advance only when the client's *latest* ack at the FIN's appearance
-        // covers it (README, "Capture reordering"); frame 9's older ack does not, so frame 11
-        // (1.001) takes the step. Ladder, transitions and JSON agree on 1.001 (checked
-        // above); the SPEC's reading is recorded here as a known disagreement.
-        #expect(row.time == ns(1.001))
-        withKnownIssue("SPEC §1: the first acknowledging segment is frame 8 (0.9995), not frame 11") {
-            #expect(row.time == ns(0.9995))
-        }
+        // SPEC §1/§2: CLOSE_WAIT at the client's first segment acknowledging the FIN in its
+        // sending order, frame 8 (0.9995), although the FIN itself is captured later.
+        #expect(row.time == ns(0.9995))
         #expect(flow.clientEndpoint.path == [.established, .closeWait])
         #expect(Ladder.columnStates(model).client == flow.clientEndpoint.path)
         #expect(Ladder.columnStates(model).server == flow.serverEndpoint.path)
