@@ -14,6 +14,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The Prometheus exporter (live --metrics): exposition format, and a small HTTP server without NIO.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         .systemLibrary(
@@ -27,10 +30,19 @@ let package = Package(
         .target(name: "FinscopeReport", dependencies: ["FinscopeFlows"]),
         // Which local process owns a socket (/proc), for live capture and --proc.
         .target(name: "FinscopeHost", dependencies: ["FinscopeFlows"]),
+        // The Prometheus exporter of live mode (--metrics): plain-value snapshots, no analysis types.
+        .target(
+            name: "FinscopeMetrics",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+            ]
+        ),
         .executableTarget(
             name: "finscope",
             dependencies: [
-                "FinscopeCapture", "FinscopeReport", "FinscopeFlows", "FinscopeHost",
+                "FinscopeCapture", "FinscopeReport", "FinscopeFlows", "FinscopeHost", "FinscopeMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -66,6 +78,11 @@ let package = Package(
         .testTarget(
             name: "FinscopeLiveTests",
             dependencies: ["FinscopeCapture", "FinscopeHost", "FinscopeFlows", "FinscopeTestSupport"]
+        ),
+        // The exporter's exposition, and live --metrics scraped by a real Prometheus (docs/metrics.md).
+        .testTarget(
+            name: "FinscopeMetricsTests",
+            dependencies: ["FinscopeMetrics", "FinscopeCapture", "FinscopeTestSupport"]
         ),
     ]
 )

@@ -66,6 +66,12 @@ struct Live: ParsableCommand {
     @Option(name: .long, help: "The most connections tracked at once; beyond it the least recently active are dropped.")
     var maxFlows: Int = 1_000_000
 
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://ADDRESS:PORT/metrics while capturing (127.0.0.1:9464, [::]:9464, :9464).", valueName: "address:port"))
+    var metrics: String?
+
+    @Option(name: .long, help: "The most label sets per metric for --metrics; the rest are summed into service=\"other\".")
+    var metricsMaxGroups: Int = 100
+
     func validate() throws {
         guard !(json && ndjson) else { throw ValidationError("--json and --ndjson are exclusive") }
         // At most a century each: seconds × 10^9 must fit the 64-bit nanosecond clock.
@@ -85,6 +91,7 @@ struct Live: ParsableCommand {
             }
         }
         guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1") }
+        guard metricsMaxGroups >= 1 else { throw ValidationError("--metrics-max-groups must be at least 1") }
     }
 
     func run() throws {
@@ -158,15 +165,29 @@ struct Live: ParsableCommand {
         pipeline.noteUnmatched(time: start)
         let deadline = duration.map { start + Nanoseconds(($0 * 1e9).rounded()) }
         let interval = reportEvery > 0 ? Nanoseconds((reportEvery * 1e9).rounded()) : nil
+        // --metrics (LiveMetrics.swift): the endpoint, and a tick at least every second that publishes to it.
+        let liveMetrics: LiveMetrics?
+        do {
+            liveMetrics = try metrics.map { try LiveMetrics(address: $0, maxGroups: metricsMaxGroups, reportInterval: interval, start: start) }
+        } catch {
+            printError("finscope: error: \(error)")
+            throw ExitCode(2)
+        }
+        defer { liveMetrics?.stop() }
         var banner = "finscope: capturing on \(interface) (filter '\(filter)')"
         if let target { banner += ", running as \(target.name)" }
         if let duration { banner += " for \(durationText(Nanoseconds(duration * 1e9)))" }
         printError(banner + "; Ctrl-C to stop")
 
         let toStderr = json || ndjson
-        let stop = capture.run(into: pipeline, deadline: deadline, interval: interval) { now in
+        let stop = capture.run(into: pipeline, deadline: deadline,
+                               interval: LiveMetrics.tickInterval(report: interval, metrics: liveMetrics)) { now in
             pipeline.tracker.expire(now: now)
             updateCounters(pipeline, capture)
+            if let liveMetrics {
+                liveMetrics.publish(pipeline, now: now, attribution: attribution)
+                guard liveMetrics.reportDue(now: now) else { return }
+            }
             let text = progressReport(pipeline, now: now, attribution: attribution)
             if toStderr { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: ""); fflush(nil) }
         }
@@ -176,6 +197,7 @@ struct Live: ParsableCommand {
         pipeline.noteUnmatched(time: stop)
         var result = pipeline.result(end: stop)
         let unreadable = attribution.annotate(&result)
+        liveMetrics?.publish(result, flowsTracked: pipeline.tracker.trackedFlows)
         if case .helper(let helper) = attribution { helper.stop() }
         if let error = capture.readError {
             result.source.warnings.append("capture stopped on an error: \(error)")
