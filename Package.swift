@@ -82,7 +82,7 @@ let package = Package(
         // The exporter's exposition, and live --metrics scraped by a real Prometheus (docs/metrics.md).
         .testTarget(
             name: "FinscopeMetricsTests",
-            dependencies: ["FinscopeMetrics", "FinscopeCapture", "FinscopeTestSupport"]
+            dependencies: ["FinscopeMetrics", "FinscopeTestSupport"]
         ),
     ]
 )

@@ -35,6 +35,11 @@ public struct MetricsAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: Host
     public var port: UInt16
 
+    public init(host: Host, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
     public init(parsing text: String) throws {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
             throw MetricsExporterError.badAddress(text)
