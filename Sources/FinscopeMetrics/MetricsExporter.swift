@@ -73,7 +73,7 @@ public struct MetricsAddress: Sendable, Equatable, CustomStringConvertible {
 /// The capture thread calls `publish` with a new immutable snapshot; a scrape takes the
 /// latest one under a lock held only to copy the reference, then renders it on the
 /// server's own threads (FlyingFox on Swift concurrency's pool), never on the capture
-/// thread. A slow or silent client only holds its own connection (dropped after `timeout`).
+/// thread. A slow or silent client only holds its own connection (docs/metrics.md).
 public final class MetricsExporter: @unchecked Sendable {
     private final class Box: Sendable {
         let snapshot: MetricsSnapshot
@@ -89,6 +89,7 @@ public final class MetricsExporter: @unchecked Sendable {
     private var serverTask: Task<Void, Never>?
 
     /// Starts listening (returns once the socket listens, or throws a one-line error).
+    /// `timeout` bounds the handling of one request (FlyingFox has no idle-connection timeout).
     public init(address text: String, maxGroups: Int = 100, timeout: TimeInterval = 10) throws {
         address = try MetricsAddress(parsing: text)
         self.maxGroups = maxGroups
