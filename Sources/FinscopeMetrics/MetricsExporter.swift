@@ -74,6 +74,8 @@ public struct MetricsAddress: Sendable, Equatable, CustomStringConvertible {
 /// latest one under a lock held only to copy the reference, then renders it on the
 /// server's own threads (FlyingFox on Swift concurrency's pool), never on the capture
 /// thread. A slow or silent client only holds its own connection (docs/metrics.md).
+/// FlyingFox's tasks run on Swift concurrency's global pool, which nothing else in
+/// finscope uses (the capture has its own thread, signals and the /proc helper use Dispatch).
 public final class MetricsExporter: @unchecked Sendable {
     private final class Box: Sendable {
         let snapshot: MetricsSnapshot
@@ -119,12 +121,13 @@ public final class MetricsExporter: @unchecked Sendable {
                 outcome.set(.failure(error))
             }
         }
-        if case .failure(let error) = outcome.wait() {
+        if case .failure(let error) = outcome.wait(seconds: 15, what: address.description) {
             serverTask?.cancel()
             if let socketError = error as? SocketError, case .failed(_, let code, let message) = socketError {
                 if code == EADDRINUSE { throw MetricsExporterError.inUse(address.description) }
                 throw MetricsExporterError.cannotListen(address: address.description, reason: message)
             }
+            if let exporterError = error as? MetricsExporterError { throw exporterError }
             throw MetricsExporterError.cannotListen(address: address.description, reason: "\(error)")
         }
     }
@@ -178,7 +181,7 @@ public final class MetricsExporter: @unchecked Sendable {
             await server.stop(timeout: 0.5)
             done.set(.success(()))
         }
-        _ = done.wait(seconds: 1)
+        _ = done.wait(seconds: 1, what: address.description)
         serverTask?.cancel()
         self.server = nil
     }
@@ -224,9 +227,9 @@ private final class Outcome: @unchecked Sendable {
         if first { semaphore.signal() }
     }
 
-    func wait(seconds: Double = 15) -> Result<Void, any Error> {
+    func wait(seconds: Double, what address: String) -> Result<Void, any Error> {
         if semaphore.wait(timeout: .now() + seconds) == .timedOut {
-            return .failure(MetricsExporterError.cannotListen(address: "?", reason: "the server did not start in \(Int(seconds)) s"))
+            return .failure(MetricsExporterError.cannotListen(address: address, reason: "the server did not answer in \(Int(seconds)) s"))
         }
         lock.lock()
         defer { lock.unlock() }

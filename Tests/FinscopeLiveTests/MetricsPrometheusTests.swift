@@ -233,7 +233,7 @@ struct MetricsPrometheusTests {
         prometheus.stop()
     }
 
-    @Test("--metrics with --duration serves until the end; a port in use and a bad address: one line, exit 2",
+    @Test("--metrics: text or OpenMetrics by Accept, 404 elsewhere; serves until the end of --duration; a port in use and a bad address: one line, exit 2",
           .enabled(if: mayCapture, "needs CAP_NET_RAW: run as root"), .timeLimit(.minutes(1)))
     func servesUntilTheEnd() throws {
         let port = try freeLoopbackPort()
@@ -241,6 +241,19 @@ struct MetricsPrometheusTests {
         let run = try FinscopeRun(["live", "-i", "lo", "--filter", "tcp port 9", "--metrics", "127.0.0.1:\(port)",
                                    "--duration", "3", "--report-every", "0"])
         try run.waitUntilCapturing()
+        // The formats: text by default, OpenMetrics when asked for; other paths 404.
+        let text = try httpGet(port: port, path: "/metrics")
+        #expect(text.status == 200)
+        #expect(text.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
+        #expect(text.body.contains("# TYPE finscope_packets_total counter\nfinscope_packets_total "))
+        #expect(!text.body.contains("# EOF"))
+        let open = try httpGet(port: port, path: "/metrics", accept: "application/openmetrics-text; version=1.0.0")
+        #expect(open.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8")
+        #expect(open.body.contains("# TYPE finscope_packets counter\nfinscope_packets_total "))
+        #expect(open.body.hasSuffix("finscope_metrics_folded_groups 0.0\n# EOF\n"))
+        #expect(try httpGet(port: port, path: "/nope").status == 404)
+        #expect(try httpGet(port: port, path: "/").body.contains("/metrics"))
+
         let busy = try finscope(["live", "-i", "lo", "--metrics", "127.0.0.1:\(port)", "--duration", "1"])
         #expect(busy.status == 2)
         #expect(busy.stderr == "finscope: error: cannot serve metrics on 127.0.0.1:\(port): the address is already in use; "
