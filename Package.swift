@@ -79,7 +79,7 @@ let package = Package(
             name: "FinscopeLiveTests",
             dependencies: ["FinscopeCapture", "FinscopeHost", "FinscopeFlows", "FinscopeTestSupport"]
         ),
-        // The exporter's exposition, and live --metrics scraped by a real Prometheus (docs/metrics.md).
+        // The exporter's exposition of literal snapshots (live --metrics itself: FinscopeLiveTests).
         .testTarget(
             name: "FinscopeMetricsTests",
             dependencies: ["FinscopeMetrics", "FinscopeTestSupport"]
