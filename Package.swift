@@ -18,6 +18,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The Prometheus exporter (live --metrics): exposition format, and a small HTTP server without NIO.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         .systemLibrary(
@@ -33,12 +36,21 @@ let package = Package(
                 dependencies: ["CPcap", "FinscopeCapture", "FinscopeWire", "FinscopeFlows", "FinscopeFindings"]),
         // Which local process owns a socket (/proc), for live capture and --proc.
         .target(name: "FinscopeHost", dependencies: ["FinscopeFindings", "FinscopeFlows", "FinscopeWire"]),
+        // The Prometheus exporter of live mode (--metrics): plain-value snapshots, no analysis types.
+        .target(
+            name: "FinscopeMetrics",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+            ]
+        ),
         .target(name: "FinscopeReport", dependencies: ["FinscopeFindings", "FinscopeFlows", "FinscopeWire"]),
         .executableTarget(
             name: "finscope",
             dependencies: [
                 "FinscopeCapture", "FinscopeAnalysis", "FinscopeFindings", "FinscopeReport", "FinscopeFlows",
-                "FinscopeHost", "FinscopeWire",
+                "FinscopeHost", "FinscopeMetrics", "FinscopeWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,6 +86,11 @@ let package = Package(
         .testTarget(
             name: "FinscopeLiveTests",
             dependencies: ["FinscopeCapture", "FinscopeAnalysis", "FinscopeFindings", "FinscopeHost", "FinscopeFlows", "FinscopeWire", "FinscopeTestSupport"]
+        ),
+        // The exporter's exposition of literal snapshots (live --metrics itself: FinscopeLiveTests).
+        .testTarget(
+            name: "FinscopeMetricsTests",
+            dependencies: ["FinscopeMetrics", "FinscopeTestSupport"]
         ),
     ]
 )

@@ -111,6 +111,12 @@ struct Live: ParsableCommand {
                                             valueName: "kind"))
     var failOn: FailOn?
 
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://ADDRESS:PORT/metrics while capturing (127.0.0.1:9464, [::]:9464, :9464).", valueName: "address:port"))
+    var metrics: String?
+
+    @Option(name: .long, help: "The most label sets per metric for --metrics; the rest are summed into service=\"other\".")
+    var metricsMaxGroups: Int = 100
+
     func validate() throws {
         guard !(json && ndjson) else { throw ValidationError("--json and --ndjson are exclusive") }
         if filterOption != nil, !expression.isEmpty {
@@ -123,6 +129,7 @@ struct Live: ParsableCommand {
         try durationOption?.check("--duration")
         if let count, count < 1 { throw ValidationError("-c must be at least 1 packet: got \(count)") }
         guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1: got \(maxFlows)") }
+        guard metricsMaxGroups >= 1 else { throw ValidationError("--metrics-max-groups must be at least 1: got \(metricsMaxGroups)") }
     }
 
     /// The interfaces `-i` completes to: libpcap's devices, as `finscope interfaces` lists them.
@@ -202,6 +209,15 @@ struct Live: ParsableCommand {
         pipeline.noteTime(start)
         let deadline = duration.map { start + Nanoseconds(($0 * 1e9).rounded()) }
         let interval = reportEvery > 0 ? Nanoseconds((reportEvery * 1e9).rounded()) : nil
+        // --metrics (LiveMetrics.swift): the endpoint, and a tick at least every second that publishes to it.
+        let liveMetrics: LiveMetrics?
+        do {
+            liveMetrics = try metrics.map { try LiveMetrics(address: $0, maxGroups: metricsMaxGroups, reportInterval: interval, start: start) }
+        } catch {
+            printError("finscope: error: \(error)")
+            throw ExitCode(2)
+        }
+        defer { liveMetrics?.stop() }
         var banner = "finscope: capturing on \(interface) (filter '\(filter)')"
         if let target { banner += ", running as \(target.name)" }
         if let duration { banner += " for \(durationText(Nanoseconds(duration * 1e9)))" }
@@ -209,9 +225,13 @@ struct Live: ParsableCommand {
 
         let toStderr = json || ndjson
         let stop = capture.run(sink: pipeline.sink, handler: Pipeline.frameHandler, deadline: deadline,
-                               interval: interval) { now in
+                               interval: LiveMetrics.tickInterval(report: interval, metrics: liveMetrics)) { now in
             pipeline.withTracker { $0.expire(now: now) }
             updateCounters(pipeline, capture)
+            if let liveMetrics {
+                liveMetrics.publish(pipeline, now: now, attribution: attribution)
+                guard liveMetrics.reportDue(now: now) else { return }
+            }
             let text = progressReport(pipeline, now: now, attribution: attribution)
             if toStderr { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: ""); fflush(nil) }
         }
@@ -221,6 +241,7 @@ struct Live: ParsableCommand {
         pipeline.noteTime(stop)
         var result = pipeline.result(end: stop)
         let unreadable = attribution.annotate(&result)
+        liveMetrics?.publish(result, flowsTracked: pipeline.withTracker { $0.trackedFlows })
         if case .helper(let helper) = attribution { helper.stop() }
         if let error = capture.readError {
             result.source.warnings.append("capture stopped on an error: \(error)")
