@@ -94,7 +94,9 @@ struct Analyze: ParsableCommand {
     }
 
     func run() throws {
-        let options = analysisOptions
+        var options = analysisOptions
+        // `-` (standard input) is spooled as it is read when a second pass will need it.
+        options.keepStandardInput = !ladder.isEmpty || export != nil || html != nil
         let progress = quiet ? nil : ProgressLine(name: files.count == 1 ? files[0] : "\(files.count) files")
         var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
         if ndjson, !proc { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
