@@ -9,8 +9,8 @@ import Foundation
 /// ever has to start again. Frames keep each interface's own link type; a BPF filter is
 /// compiled once per link type and applied with `pcap_offline_filter`.
 ///
-/// It reads one block at a time, from a mapped plain file or from a byte stream (a
-/// compressed file, standard input) through one bounded buffer: a frame's bytes stay valid
+/// It reads one block at a time from a byte stream (a plain or compressed file, standard
+/// input) through one bounded buffer: a frame's bytes stay valid
 /// until the next call, and a block claiming more than `maxBlockLength` is damage.
 public final class PcapNGSource: FrameSource {
     private struct Interface {
@@ -45,17 +45,19 @@ public final class PcapNGSource: FrameSource {
     /// The stream's own trouble (cut short, damaged compression) explains a block that
     /// ends early better than the block does.
     public var readError: String? {
-        if let problem = input.stream?.error { return problem }
+        if let problem = input.stream.error { return problem }
         return damage
     }
     public var bytesRead: Int64 { input.bytesRead }
     public var totalBytes: Int64 { input.totalBytes }
 
-    /// Opens the plain file at `path` (mapped). A file whose interfaces (those described
+    /// Opens the plain file at `path`. A file whose interfaces (those described
     /// before its first packet) all have link types finscope does not decode is an error,
     /// as for a pcap file.
     public convenience init(path: String, filter: String?) throws {
-        try self.init(name: path, input: BlockInput(mapping: path), filter: filter)
+        let stream = try ByteStream(path: path)
+        try self.init(name: path, input: BlockInput(stream: stream, knownSize: stream.compression == nil ? Int(stream.totalBytes) : nil),
+                      filter: filter)
     }
 
     /// Reads a pcapng stream (decompressed, or standard input).
@@ -69,7 +71,7 @@ public final class PcapNGSource: FrameSource {
         filterExpression = filter
         let path = name
         guard let head = input.window(28), head.loadUnaligned(as: UInt32.self) == 0x0A0D_0D0A else {
-            if let problem = input.stream?.error { throw CaptureError.cannotRead(path: path, reason: problem) }
+            if let problem = input.stream.error { throw CaptureError.cannotRead(path: path, reason: problem) }
             throw CaptureError.cannotRead(path: path, reason: "not a pcap or pcapng capture (bad section header)")
         }
         let magic = head.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
