@@ -10,8 +10,8 @@ import Foundation
 /// compiled once per link type and applied with `pcap_offline_filter`.
 ///
 /// It reads one block at a time from a byte stream (a plain or compressed file, standard
-/// input) through one bounded buffer: a frame's bytes stay valid
-/// until the next call, and a block claiming more than `maxBlockLength` is damage.
+/// input) through one bounded buffer: a frame's bytes stay valid until the next call, and
+/// a block claiming more than `maxBlockLength` is damage.
 public final class PcapNGSource: FrameSource {
     private struct Interface {
         var linkType: Int32
@@ -87,6 +87,7 @@ public final class PcapNGSource: FrameSource {
         let length = Int(u32(4))
         let whole = length <= Self.maxBlockLength ? input.window(length) : nil
         if let whole { block = whole }
+        if whole == nil, let problem = input.stream.error { throw CaptureError.cannotRead(path: path, reason: problem) }
         if let problem = sectionHeaderProblem(length: length, present: whole != nil) {
             throw CaptureError.cannotRead(path: path, reason: "a damaged pcapng section header (\(problem)); not a readable capture")
         }
