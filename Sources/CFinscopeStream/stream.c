@@ -357,13 +357,25 @@ int64_t fs_consumed(const fs_stream *s) { return s->consumed; }
 const char *fs_error(const fs_stream *s) { return s->has_error ? s->error : NULL; }
 int fs_spool_errno(const fs_stream *s) { return s->spool_errno; }
 
-static ssize_t cookie_read(void *cookie, char *buffer, size_t count) {
-    return (ssize_t)fs_read(cookie, buffer, count);
-}
-
 static int cookie_close(void *cookie) {
     (void)cookie;
     return 0;
+}
+
+#ifdef __APPLE__
+// BSD's funopen plays the part of glibc's fopencookie.
+static int cookie_read(void *cookie, char *buffer, int count) {
+    return (int)fs_read(cookie, buffer, (size_t)count);
+}
+
+FILE *fs_fopen(fs_stream *s) {
+    FILE *file = funopen(s, cookie_read, NULL, NULL, cookie_close);
+    if (file) setvbuf(file, NULL, _IOFBF, 256 * 1024);
+    return file;
+}
+#else
+static ssize_t cookie_read(void *cookie, char *buffer, size_t count) {
+    return (ssize_t)fs_read(cookie, buffer, count);
 }
 
 FILE *fs_fopen(fs_stream *s) {
@@ -372,3 +384,4 @@ FILE *fs_fopen(fs_stream *s) {
     if (file) setvbuf(file, NULL, _IOFBF, 256 * 1024);
     return file;
 }
+#endif

@@ -54,7 +54,7 @@ const char *fs_error(const fs_stream *stream);
 /// errno of the first failed write to the spool descriptor, or 0.
 int fs_spool_errno(const fs_stream *stream);
 
-/// A read-only stdio FILE over the stream (glibc's fopencookie), for libpcap. Closing the
+/// A read-only stdio FILE over the stream (glibc's fopencookie, BSD funopen), for libpcap. Closing the
 /// FILE does not close the stream.
 FILE *fs_fopen(fs_stream *stream);
 
