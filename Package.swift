@@ -2,7 +2,8 @@
 import PackageDescription
 
 // The folders follow the data; each target imports only targets below it:
-//   FinscopeCapture   frame sources: libpcap files, own pcapng reader, live capture, BPF (CPcap, Wire)
+//   FinscopeCapture   frame sources: libpcap files, own pcapng reader, live capture, BPF,
+//                     compressed files and standard input (CPcap, CFinscopeStream, Wire)
 //   FinscopeWire      decode: link/IP/TCP header views over captured bytes
 //   FinscopeFlows     flow table and endpoint close state; every TCP rule (Wire)
 //   FinscopeFindings  findings grouped by service, the analysis result (Flows)
@@ -28,8 +29,16 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
         ),
+        // Compressed captures (gzip, zstd, xz), decompressed as they are read.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"]), .brew(["xz"])]),
+        // A byte stream over a descriptor that decompresses by magic bytes, and a stdio FILE
+        // over it (glibc's fopencookie) for libpcap.
+        .target(name: "CFinscopeStream", dependencies: ["CZlib", "CZstd", "CLzma"],
+                linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd"), .linkedLibrary("lzma")]),
         .target(name: "FinscopeWire"),
-        .target(name: "FinscopeCapture", dependencies: ["CPcap", "FinscopeWire"]),
+        .target(name: "FinscopeCapture", dependencies: ["CPcap", "CFinscopeStream", "FinscopeWire"]),
         .target(name: "FinscopeFlows", dependencies: ["FinscopeWire"]),
         .target(name: "FinscopeFindings", dependencies: ["FinscopeFlows", "FinscopeWire"]),
         .target(name: "FinscopeAnalysis",

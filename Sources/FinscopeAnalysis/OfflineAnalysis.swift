@@ -14,6 +14,9 @@ public struct AnalysisOptions: Sendable {
     public var maxFlows = FlowTracker.Defaults.maxFlows
     /// Drop flows idle this long (nil: never; the offline default).
     public var idleTimeout: Nanoseconds?
+    /// Keep standard input (`-`) in a spool file as it is read, for a second pass
+    /// (`FlowPackets`: ladders, exports, the HTML page).
+    public var keepStandardInput = false
 
     public init(closeWaitThreshold: Nanoseconds = FlowTracker.Defaults.closeWaitThreshold, filter: String? = nil,
                 retainAllFlows: Bool = true, maxFlows: Int = FlowTracker.Defaults.maxFlows,
@@ -67,6 +70,9 @@ public enum OfflineAnalysis {
     public static func analyze(paths: [String], options: AnalysisOptions = AnalysisOptions(),
                                hooks: AnalysisHooks = AnalysisHooks()) throws -> AnalysisResult {
         var summary = SourceSummary(kind: .file, name: paths.joined(separator: ", "))
+        if options.keepStandardInput, paths.contains(CaptureFiles.standardInput) {
+            try StandardInput.shared.keepForSecondPass()
+        }
         let input = try openAll(paths: paths, filter: options.filter, warnings: &summary.warnings)
         let pipeline = Pipeline(source: summary, configuration: options.trackerConfiguration)
         if let finished = hooks.finished { pipeline.withTracker { $0.finishedHandler = finished } }
@@ -74,6 +80,11 @@ public enum OfflineAnalysis {
             { report(ReadProgress(bytesRead: input.bytesRead, totalBytes: input.totalBytes, packets: pipeline.source.packets)) }
         }
         pipeline.read(input, progress: progress)
+        // A second pass over a spool missing some of standard input would differ silently.
+        if options.keepStandardInput, paths.contains(CaptureFiles.standardInput),
+           let problem = StandardInput.shared.spoolProblem() {
+            throw problem
+        }
         for source in input.sources {
             guard let error = source.readError else { continue }
             pipeline.source.warnings.append(
@@ -90,6 +101,9 @@ public enum OfflineAnalysis {
     /// can, and a bad filter is an error at once.
     static func openAll(paths: [String], filter: String?, warnings: inout [String]) throws -> MergedFrames {
         guard !paths.isEmpty else { throw CaptureError.noInput }
+        if paths.filter({ $0 == CaptureFiles.standardInput }).count > 1 {
+            throw CaptureError.cannotRead(path: StandardInput.displayName, reason: "'-' may be given only once")
+        }
         var sources: [any FrameSource] = []
         var firstError: CaptureError?
         for path in paths {

@@ -2,34 +2,62 @@ import CPcap
 import FinscopeWire
 import Foundation
 
-/// A classic pcap file read through libpcap, timestamps in nanoseconds.
+/// A classic pcap file read through libpcap, timestamps in nanoseconds: a plain file by
+/// path, or a stream (compressed, standard input) through a stdio FILE over it.
 public final class PcapFileSource: FrameSource {
     public let name: String
     let handle: OpaquePointer
     /// The file's LINKTYPE_ value and what finscope decodes it as (nil: not decoded).
     public let linkType: Int32
     public let link: LinkKind?
-    public private(set) var readError: String?
+    private var libpcapError: String?
     public let totalBytes: Int64
     private let filter: BPFProgram?
+    /// The stream libpcap reads, when not a plain file.
+    private let stream: ByteStream?
+
+    /// The stream's own trouble (cut short, damaged compression) explains a record that
+    /// ends early better than libpcap's "truncated dump file" does.
+    public var readError: String? { stream?.error ?? libpcapError }
 
     /// Opens `path`; a link type finscope does not decode is an error for the file.
-    public init(path: String, filter expression: String?) throws {
+    public convenience init(path: String, filter expression: String?) throws {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_open_offline_with_tstamp_precision(
             path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
             let message = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             throw CaptureError.cannotRead(path: path, reason: CaptureError.explain(message))
         }
-        name = path
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+        try self.init(name: path, handle: handle, stream: nil, totalBytes: size, filter: expression)
+    }
+
+    /// Reads a pcap stream (decompressed, or standard input) through libpcap.
+    convenience init(name: String, stream: ByteStream, filter expression: String?) throws {
+        guard let file = stream.file() else {
+            throw CaptureError.cannotRead(path: name, reason: String(cString: strerror(errno)))
+        }
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard let handle = pcap_fopen_offline_with_tstamp_precision(
+            file, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
+            fclose(file)
+            let message = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            throw CaptureError.cannotRead(path: name, reason: stream.error ?? CaptureError.explain(message))
+        }
+        try self.init(name: name, handle: handle, stream: stream, totalBytes: stream.totalBytes, filter: expression)
+    }
+
+    private init(name: String, handle: OpaquePointer, stream: ByteStream?, totalBytes: Int64, filter expression: String?) throws {
+        self.name = name
         self.handle = handle
+        self.stream = stream
+        self.totalBytes = totalBytes
         linkType = pcap_datalink(handle)
         link = LinkKind(linkType: linkType)
-        totalBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
         guard link != nil else {
-            let name = pcap_datalink_val_to_name(linkType).map { String(cString: $0) } ?? "unknown"
+            let linkName = pcap_datalink_val_to_name(linkType).map { String(cString: $0) } ?? "unknown"
             pcap_close(handle)
-            throw CaptureError.unsupportedLinkType(source: path, linkType: linkType, name: name)
+            throw CaptureError.unsupportedLinkType(source: name, linkType: linkType, name: linkName)
         }
         do {
             filter = try expression.map { try BPFProgram(expression: $0, handle: handle) }
@@ -46,8 +74,10 @@ public final class PcapFileSource: FrameSource {
     /// The snapshot length the file declares.
     public var snapLength: Int32 { pcap_snapshot(handle) }
 
-    /// Where libpcap's reading stands in the file (a buffered FILE position).
+    /// Where libpcap's reading stands in the file (a buffered FILE position), or the raw
+    /// (compressed) bytes the stream consumed.
     public var bytesRead: Int64 {
+        if let stream { return stream.consumed }
         guard let file = pcap_file(handle) else { return 0 }
         return Int64(ftello(file))
     }
@@ -62,7 +92,7 @@ public final class PcapFileSource: FrameSource {
                          time: FrameTime.nanoseconds(header.pointee.ts, nanosecondPrecision: true), link: link,
                          matches: filter?.matches(header, data) ?? true)
         }
-        if status == PCAP_ERROR { readError = String(cString: pcap_geterr(handle)) }
+        if status == PCAP_ERROR { libpcapError = String(cString: pcap_geterr(handle)) }
         return nil
     }
 
@@ -79,7 +109,7 @@ public final class PcapFileSource: FrameSource {
             }
         }
         if status == PCAP_ERROR {
-            readError = String(cString: pcap_geterr(handle))
+            libpcapError = String(cString: pcap_geterr(handle))
             return 0
         }
         return max(0, Int(status))
@@ -108,31 +138,3 @@ public final class PcapFileSource: FrameSource {
     }
 }
 
-/// Opening capture files: the reader is decided before reading, by the file's first bytes.
-public enum CaptureFiles {
-    /// A pcapng file goes to finscope's own reader (it reads files whose interfaces differ in
-    /// link type, which libpcap refuses, so nothing ever restarts); anything else to libpcap.
-    public static func open(path: String, filter: String?) throws -> any FrameSource {
-        if isPcapNG(path) { return try PcapNGSource(path: path, filter: filter) }
-        return try PcapFileSource(path: path, filter: filter)
-    }
-
-    /// Whether the file starts with a pcapng section header block.
-    public static func isPcapNG(_ path: String) -> Bool {
-        firstBytes(path, 4) == [0x0A, 0x0D, 0x0D, 0x0A]
-    }
-
-    /// A classic pcap file with microsecond timestamps (either byte order).
-    public static func isMicrosecondPcap(_ path: String) -> Bool {
-        let magic = firstBytes(path, 4)
-        return magic == [0xd4, 0xc3, 0xb2, 0xa1] || magic == [0xa1, 0xb2, 0xc3, 0xd4]
-    }
-
-    static func firstBytes(_ path: String, _ count: Int) -> [UInt8] {
-        guard let file = fopen(path, "rb") else { return [] }
-        defer { fclose(file) }
-        var bytes = [UInt8](repeating: 0, count: count)
-        let read = fread(&bytes, 1, count, file)
-        return Array(bytes.prefix(read))
-    }
-}

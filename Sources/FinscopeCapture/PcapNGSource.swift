@@ -8,6 +8,10 @@ import Foundation
 /// type of the first interface"), and deciding the reader before reading means nothing
 /// ever has to start again. Frames keep each interface's own link type; a BPF filter is
 /// compiled once per link type and applied with `pcap_offline_filter`.
+///
+/// It reads one block at a time from a byte stream (a plain or compressed file, standard
+/// input) through one bounded buffer: a frame's bytes stay valid until the next call, and
+/// a block claiming more than `maxBlockLength` is damage.
 public final class PcapNGSource: FrameSource {
     private struct Interface {
         var linkType: Int32
@@ -19,32 +23,58 @@ public final class PcapNGSource: FrameSource {
         var filter: BPFProgram?
     }
 
+    /// The largest block read: far above any snapshot length (262,144) plus headers, and
+    /// the bound on the stream buffer.
+    public static let maxBlockLength = 16 << 20
+
     public let name: String
-    private let data: Data
-    private var offset = 0
+    private let input: BlockInput
     private var bigEndian = false
     private var interfaces: [Interface] = []
     /// One compiled filter per link type.
     private var filters: [Int32: BPFProgram?] = [:]
     private let filterExpression: String?
-    public private(set) var readError: String?
-    public var bytesRead: Int64 { Int64(offset) }
-    public var totalBytes: Int64 { Int64(data.count) }
+    private var damage: String?
+    /// The block being read, and where it starts in the content.
+    private var block = UnsafeRawPointer(bitPattern: 16)!
+    private var blockStart = 0
+    /// A packet block read while opening, handed out first.
+    private var pending = false
+    private var ended = false
 
-    /// Opens `path`. A file whose interfaces (those described before its first packet) all
-    /// have link types finscope does not decode is an error, as for a pcap file.
-    public init(path: String, filter: String?) throws {
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw CaptureError.cannotRead(path: path, reason: CaptureError.explain("\(error)"))
-        }
+    /// The stream's own trouble (cut short, damaged compression) explains a block that
+    /// ends early better than the block does.
+    public var readError: String? {
+        if let problem = input.stream.error { return problem }
+        return damage
+    }
+    public var bytesRead: Int64 { input.bytesRead }
+    public var totalBytes: Int64 { input.totalBytes }
+
+    /// Opens the plain file at `path`. A file whose interfaces (those described
+    /// before its first packet) all have link types finscope does not decode is an error,
+    /// as for a pcap file.
+    public convenience init(path: String, filter: String?) throws {
+        let stream = try ByteStream(path: path)
+        try self.init(name: path, input: BlockInput(stream: stream, knownSize: stream.compression == nil ? Int(stream.totalBytes) : nil),
+                      filter: filter)
+    }
+
+    /// Reads a pcapng stream (decompressed, or standard input).
+    convenience init(name: String, stream: ByteStream, filter: String?) throws {
+        try self.init(name: name, input: BlockInput(stream: stream), filter: filter)
+    }
+
+    private init(name: String, input: BlockInput, filter: String?) throws {
+        self.input = input
+        self.name = name
         filterExpression = filter
-        name = path
-        guard data.count >= 28, u32(0) == 0x0A0D_0D0A else {
+        let path = name
+        guard let head = input.window(28), head.loadUnaligned(as: UInt32.self) == 0x0A0D_0D0A else {
+            if let problem = input.stream.error { throw CaptureError.cannotRead(path: path, reason: problem) }
             throw CaptureError.cannotRead(path: path, reason: "not a pcap or pcapng capture (bad section header)")
         }
-        let magic = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
+        let magic = head.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
         guard magic == 0x1A2B_3C4D || magic.byteSwapped == 0x1A2B_3C4D else {
             throw CaptureError.cannotRead(path: path, reason: "not a pcapng capture (bad byte-order magic in its section header)")
         }
@@ -52,11 +82,28 @@ public final class PcapNGSource: FrameSource {
             // An expression that fits none of libpcap's link types is the user's mistake: say so now.
             _ = try BPFProgram(expression: expression, linkType: 1)
         }
+        bigEndian = magic != 0x1A2B_3C4D
+        block = head
         let length = Int(u32(4))
-        if let problem = sectionHeaderProblem(at: 0, length: length) {
+        let whole = length <= Self.maxBlockLength ? input.window(length) : nil
+        if let whole { block = whole }
+        if whole == nil, let problem = input.stream.error { throw CaptureError.cannotRead(path: path, reason: problem) }
+        if let problem = sectionHeaderProblem(length: length, present: whole != nil) {
             throw CaptureError.cannotRead(path: path, reason: "a damaged pcapng section header (\(problem)); not a readable capture")
         }
-        let declared = Self.interfacesBeforeFirstPacket(self)
+        // The interfaces described before the first packet block decide whether the file
+        // is readable at all; that packet block waits for the first `next()`.
+        var declared: [Int32] = []
+        while damage == nil, loadBlock() {
+            let type = u32(0)
+            if type == 6 || type == 3 {
+                pending = true
+                break
+            }
+            let before = interfaces.count
+            _ = step()
+            if interfaces.count > before { declared.append(interfaces[before].linkType) }
+        }
         if !declared.isEmpty, declared.allSatisfy({ LinkKind(linkType: $0) == nil }) {
             let linkType = declared[0]
             let name = pcap_datalink_val_to_name(linkType).map { String(cString: $0) } ?? "unknown"
@@ -64,12 +111,13 @@ public final class PcapNGSource: FrameSource {
         }
     }
 
-    /// What is wrong with the section header block at `start`, or nil: its length, and its
-    /// options, which must each fit inside the block (libpcap refuses the file otherwise).
-    private func sectionHeaderProblem(at start: Int, length: Int) -> String? {
-        guard length >= 28, length % 4 == 0, start + length <= data.count else { return "its length \(length) is impossible" }
-        var option = start + 24
-        let end = start + length - 4
+    /// What is wrong with the section header block in `block` (`present`: all `length`
+    /// bytes of it could be read), or nil: its length, and its options, which must each fit
+    /// inside the block (libpcap refuses the file otherwise).
+    private func sectionHeaderProblem(length: Int, present: Bool) -> String? {
+        guard length >= 28, length % 4 == 0, present else { return "its length \(length) is impossible" }
+        var option = 24
+        let end = length - 4
         while option + 4 <= end {
             let code = u16(option)
             let size = Int(u16(option + 2))
@@ -80,113 +128,116 @@ public final class PcapNGSource: FrameSource {
         return nil
     }
 
-    /// The link types of the interfaces described before the first packet block (a
-    /// throwaway pass over the start of the file; the reader starts again at byte 0).
-    private static func interfacesBeforeFirstPacket(_ reader: PcapNGSource) -> [Int32] {
-        defer {
-            reader.offset = 0
-            reader.interfaces.removeAll()
-            reader.readError = nil
-        }
-        var types: [Int32] = []
-        while reader.offset + 12 <= reader.data.count, reader.readError == nil {
-            let type = reader.u32(reader.offset)
-            if type == 6 || type == 3 { break }
-            let before = reader.interfaces.count
-            guard reader.step() == nil else { break }
-            if reader.interfaces.count > before { types.append(reader.interfaces[before].linkType) }
-        }
-        return types
-    }
-
+    @inline(__always)
     private func u16(_ at: Int) -> UInt16 {
-        data.withUnsafeBytes { raw in
-            let value = raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)
-            return bigEndian ? UInt16(bigEndian: value) : UInt16(littleEndian: value)
-        }
+        let value = block.loadUnaligned(fromByteOffset: at, as: UInt16.self)
+        return bigEndian ? UInt16(bigEndian: value) : UInt16(littleEndian: value)
     }
 
+    @inline(__always)
     private func u32(_ at: Int) -> UInt32 {
-        data.withUnsafeBytes { raw in
-            let value = raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-            return bigEndian ? UInt32(bigEndian: value) : UInt32(littleEndian: value)
-        }
+        let value = block.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+        return bigEndian ? UInt32(bigEndian: value) : UInt32(littleEndian: value)
     }
 
     /// The next frame; nil at the end or at damage (see `readError`).
     public func next() -> Frame? {
-        while offset + 12 <= data.count, readError == nil {
+        if pending {
+            pending = false
             if let frame = step() { return frame }
         }
-        if offset < data.count, readError == nil { readError = "the file is cut short in its last block" }
+        while damage == nil, loadBlock() {
+            if let frame = step() { return frame }
+        }
         return nil
     }
 
-    /// Reads one block: a frame for packet blocks, nil for the others (or damage).
-    private func step() -> Frame? {
-        let count = data.count
-        do {
-            let start = offset
-            let rawType = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: UInt32.self) }
-            if rawType == 0x0A0D_0D0A {  // section header: sets the byte order
-                let magic = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start + 8, as: UInt32.self) }
-                if magic == 0x1A2B_3C4D {
-                    bigEndian = false
-                } else if magic.byteSwapped == 0x1A2B_3C4D {
-                    bigEndian = true
-                } else {
-                    readError = "bad pcapng section header at byte \(start)"
-                    return nil
-                }
-                interfaces.removeAll()
-                if let problem = sectionHeaderProblem(at: start, length: Int(u32(start + 4))) {
-                    readError = "damaged section header at byte \(start) (\(problem))"
-                    offset = count
-                    return nil
-                }
+    /// Reads the next whole block into `block` (a section header also sets the byte
+    /// order); false at the end or at damage (then `damage` says what).
+    private func loadBlock() -> Bool {
+        guard !ended else { return false }
+        input.advance(pending ? 0 : blockLength)
+        blockLength = 0
+        guard let head = input.window(12) else {
+            ended = true
+            if input.available > 0 { damage = "the file is cut short in its last block" }
+            return false
+        }
+        let start = input.position
+        blockStart = start
+        block = head
+        if head.loadUnaligned(as: UInt32.self) == 0x0A0D_0D0A {  // section header: sets the byte order
+            let magic = head.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+            if magic == 0x1A2B_3C4D {
+                bigEndian = false
+            } else if magic.byteSwapped == 0x1A2B_3C4D {
+                bigEndian = true
+            } else {
+                return stop("bad pcapng section header at byte \(start)")
             }
-            let type = u32(start)
-            let length = Int(u32(start + 4))
-            guard length >= 12, length % 4 == 0, start + length <= count else {
-                readError = length > count - start
-                    ? "the block at byte \(start) claims \(length) bytes, past the end of the file (cut short or damaged)"
-                    : "the block at byte \(start) has an impossible length \(length)"
-                offset = count
+            interfaces.removeAll()
+        }
+        let length = Int(u32(4))
+        if let size = input.knownSize, length > size - start {
+            return stop("the block at byte \(start) claims \(length) bytes, past the end of the file (cut short or damaged)")
+        }
+        guard length >= 12, length % 4 == 0 else {
+            return stop("the block at byte \(start) has an impossible length \(length)")
+        }
+        guard length <= Self.maxBlockLength else {
+            return stop("the block at byte \(start) claims \(length) bytes, more than the \(Self.maxBlockLength >> 20) MiB "
+                + "finscope reads as one block (damaged)")
+        }
+        guard let whole = input.window(length) else {
+            return stop("the block at byte \(start) claims \(length) bytes, past the end of the file (cut short or damaged)")
+        }
+        block = whole
+        blockLength = length
+        if u32(0) == 0x0A0D_0D0A, let problem = sectionHeaderProblem(length: length, present: true) {
+            return stop("damaged section header at byte \(start) (\(problem))")
+        }
+        return true
+    }
+
+    /// Length of the block in `block`, skipped at the next `loadBlock`.
+    private var blockLength = 0
+
+    private func stop(_ problem: String) -> Bool {
+        damage = problem
+        ended = true
+        return false
+    }
+
+    /// Reads the block in `block`: a frame for packet blocks, nil for the others (or damage).
+    private func step() -> Frame? {
+        let start = blockStart
+        let type = u32(0)
+        let length = blockLength
+        let body = 8
+        let bodyLength = length - 12
+        switch type {
+        case 1 where bodyLength >= 8:  // interface description
+            addInterface(body: body, bodyLength: bodyLength)
+        case 6 where bodyLength >= 20:  // enhanced packet
+            let interfaceID = Int(u32(body))
+            let stamp = UInt64(u32(body + 4)) << 32 | UInt64(u32(body + 8))
+            let captured = Int(u32(body + 12))
+            let original = Int(u32(body + 16))
+            guard interfaceID < interfaces.count, captured <= bodyLength - 20 else {
+                _ = stop(interfaceID < interfaces.count
+                    ? "the packet block at byte \(start) claims a captured length beyond the block (damaged)"
+                    : "the packet block at byte \(start) names interface \(interfaceID), which was never described")
                 return nil
             }
-            offset = start + length
-            let body = start + 8
-            let bodyLength = length - 12
-            switch type {
-            case 1 where bodyLength >= 8:  // interface description
-                addInterface(body: body, bodyLength: bodyLength)
-            case 6 where bodyLength >= 20:  // enhanced packet
-                let interfaceID = Int(u32(body))
-                let stamp = UInt64(u32(body + 4)) << 32 | UInt64(u32(body + 8))
-                let captured = Int(u32(body + 12))
-                let original = Int(u32(body + 16))
-                guard interfaceID < interfaces.count, captured <= bodyLength - 20 else {
-                    readError = interfaceID < interfaces.count
-                        ? "the packet block at byte \(start) claims a captured length beyond the block (damaged)"
-                        : "the packet block at byte \(start) names interface \(interfaceID), which was never described"
-                    offset = count
-                    return nil
-                }
-                if let frame = frame(interfaceID: interfaceID, stamp: stamp, at: body + 20,
-                                     captured: captured, original: original) {
-                    return frame
-                }
-            case 3 where bodyLength >= 4:  // simple packet: interface 0, no timestamp
-                guard !interfaces.isEmpty else { break }
-                let original = Int(u32(body))
-                let snap = interfaces[0].snapLength > 0 ? interfaces[0].snapLength : Int.max
-                let captured = min(original, bodyLength - 4, snap)
-                if let frame = frame(interfaceID: 0, stamp: 0, at: body + 4, captured: captured, original: original) {
-                    return frame
-                }
-            default:
-                break  // statistics, name resolution, custom and unknown blocks
-            }
+            return frame(interfaceID: interfaceID, stamp: stamp, at: body + 20, captured: captured, original: original)
+        case 3 where bodyLength >= 4:  // simple packet: interface 0, no timestamp
+            guard !interfaces.isEmpty else { break }
+            let original = Int(u32(body))
+            let snap = interfaces[0].snapLength > 0 ? interfaces[0].snapLength : Int.max
+            let captured = min(original, bodyLength - 4, snap)
+            return frame(interfaceID: 0, stamp: 0, at: body + 4, captured: captured, original: original)
+        default:
+            break  // statistics, name resolution, custom and unknown blocks
         }
         return nil
     }
@@ -195,8 +246,8 @@ public final class PcapNGSource: FrameSource {
         let interface = interfaces[interfaceID]
         let time = FrameTime.nanoseconds(units: stamp, unitsPerSecond: interface.unitsPerSecond,
                                            offsetSeconds: interface.offsetSeconds)
-        // The mapping stays valid as long as `data` lives (the reader's lifetime).
-        let bytes = data.withUnsafeBytes { raw in UnsafeRawBufferPointer(rebasing: raw[position..<(position + captured)]) }
+        // The block stays where it is until the next call.
+        let bytes = UnsafeRawBufferPointer(start: block + position, count: captured)
         var matches = true
         if let filter = interface.filter {
             var header = pcap_pkthdr()
@@ -220,7 +271,7 @@ public final class PcapNGSource: FrameSource {
             if code == 0 { break }
             guard option + 4 + length <= end else { break }
             if code == 9, length >= 1 {  // if_tsresol
-                let value = data[data.startIndex + option + 4]
+                let value = block.load(fromByteOffset: option + 4, as: UInt8.self)
                 let exponent = UInt64(value & 0x7f)
                 if exponent <= 18 || (value & 0x80 != 0 && exponent < 64) {
                     unitsPerSecond = value & 0x80 != 0 ? 1 << exponent : (0..<exponent).reduce(1) { r, _ in r * 10 }

@@ -124,7 +124,9 @@ struct Analyze: ParsableCommand {
             throw ExitCode(ExitStatus.noInput)
         }
         if strict { try checkEveryFileOpens(inputs) }
-        let options = analysisOptions
+        var options = analysisOptions
+        // `-` (standard input) is spooled as it is read when a second pass will need it.
+        options.keepStandardInput = !ladder.isEmpty || export != nil || html != nil
         let progress = quiet ? nil : ProgressLine(name: inputs.count == 1 ? Names.escapingControls(inputs[0].name, keepingLineBreaks: false) : "\(inputs.count) files")
         var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
         if ndjson, !proc { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }

@@ -1,0 +1,4 @@
+#ifndef FINSCOPE_CZSTD_SHIM_H
+#define FINSCOPE_CZSTD_SHIM_H
+#include <zstd.h>
+#endif
