@@ -32,7 +32,7 @@ struct Analyze: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("Capture files to read (.pcap or .pcapng).", valueName: "file"),
+    @Argument(help: ArgumentHelp("Capture files to read: pcap or pcapng, optionally gzip/zstd/xz-compressed; - for standard input.", valueName: "file"),
               completion: .file())
     var fileArguments: [String] = []
 

@@ -156,7 +156,7 @@ let thisCommandName: String = {
 struct MetricsPrometheusTests {
     @Test("Prometheus gets the leaked count for the leak's service; 0 / no series from a control run without a leak",
           .enabled(if: mayCapture, "needs CAP_NET_RAW: run as root"), .enabled(if: prometheusPath != nil && promtoolPath != nil, "prometheus/promtool not found: Scripts/setup --prometheus installs Debian's prometheus package"),
-          .timeLimit(.minutes(2)))
+          .timeLimit(.minutes(3)))
     func prometheusSeesTheLeak() throws {
         let leakServer = try LoopbackServer()
         defer { leakServer.close() }
@@ -164,7 +164,7 @@ struct MetricsPrometheusTests {
         defer { controlServer.close() }
         let leakPort = try freeLoopbackPort()
         let controlPort = try freeLoopbackPort()
-        let common = ["live", "-i", "lo", "--close-wait-threshold", "1", "--report-every", "0", "--json", "--duration", "40"]
+        let common = ["live", "-i", "lo", "--close-wait-threshold", "1", "--report-every", "0", "--json", "--duration", "100"]  // stopped by SIGTERM at the end; the duration only bounds a hung test
         let leakRun = try FinscopeRun(common + ["--filter", "tcp port \(leakServer.port)", "--metrics", "127.0.0.1:\(leakPort)"])
         let controlRun = try FinscopeRun(common + ["--filter", "tcp port \(controlServer.port)", "--metrics", "127.0.0.1:\(controlPort)"])
         try leakRun.waitUntilCapturing()
