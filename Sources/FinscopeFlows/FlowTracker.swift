@@ -69,6 +69,8 @@ public struct FlowTracker: ~Copyable {
     /// Reports of flows that left the table, and counts over every flow.
     private var finished: [FlowReport] = []
     private var finishedTally = FlowTally()
+    /// Counts over the flows that have left the table (their close kind is final).
+    public var finishedFlows: FlowTally { finishedTally }
     /// Segments decoded, duplicates included.
     public private(set) var segments = 0
     public private(set) var duplicates = 0

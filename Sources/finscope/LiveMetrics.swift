@@ -84,7 +84,8 @@ final class LiveMetrics {
                 }
             }
         }
-        publish(result, flowsTracked: pipeline.withTracker { $0.trackedFlows })
+        let (tracked, finished) = pipeline.withTracker { ($0.trackedFlows, $0.finishedFlows) }
+        publish(result, flowsTracked: tracked, finished: finished)
     }
 
     static let rescanInterval: Nanoseconds = 10_000_000_000
@@ -97,9 +98,13 @@ final class LiveMetrics {
     private var lastScan = Nanoseconds.min / 2
 
     /// Publishes `result` (the final one at the stop, already annotated).
-    func publish(_ result: AnalysisResult, flowsTracked: Int) {
+    /// `finished` counts the flows whose close kind is final (they left the flow table); a
+    /// flow still tracked may yet change kind (open → server-first), so counting it would make
+    /// the counter count one connection twice. At the stop every flow is final.
+    func publish(_ result: AnalysisResult, flowsTracked: Int, finished: FlowTally? = nil) {
         findings.update(Dictionary(uniqueKeysWithValues: FindingKind.allCases.map { ($0.rawValue, result.count($0)) }))
-        closes.update(Dictionary(uniqueKeysWithValues: CloseKind.allCases.map { ($0.rawValue, result.count($0)) }))
+        let closed = finished ?? result.tally
+        closes.update(Dictionary(uniqueKeysWithValues: CloseKind.allCases.map { ($0.rawValue, closed.count($0)) }))
         let source = result.source
         exporter.publish(MetricsSnapshot(
             groups: Self.closeWaitGroups(result), findingsTotal: findings.totals, closesTotal: closes.totals,
