@@ -28,6 +28,7 @@ public enum NDJSONReport {
             json.field("source") { JSONReport.source(result.source, json) }
             json.field("summary") { JSONReport.summary(result, json) }
             json.field("groups") { json.array(result.groups) { JSONReport.group($0, json) } }
+            JSONReport.hostFields(result, json)
         }
         return json.text + "\n"
     }

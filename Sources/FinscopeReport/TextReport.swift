@@ -9,6 +9,8 @@ public struct TextReport {
     /// Only the findings (groups, diagnoses, filters); nothing at all when there are none.
     public var quiet = false
     public var style = TerminalStyle.plain
+    /// A report while the capture runs (live mode): durations are "so far", never "when the capture ended".
+    public var ongoing = false
     public init(showFlows: Bool = false, quiet: Bool = false, style: TerminalStyle = .plain) {
         self.showFlows = showFlows
         self.quiet = quiet
@@ -28,6 +30,7 @@ public struct TextReport {
         for warning in source.warnings { out += "warning: \(warning)\n" }
         out += "\n"
         out += findingsSection(result)
+        out += hostLines(result)
         out += closeSection(result)
         out += captureSection(result)
         if showFlows { out += flowsSection(result) }
@@ -37,7 +40,9 @@ public struct TextReport {
     public func findingsSection(_ result: AnalysisResult) -> String {
         let threshold = durationText(result.closeWaitThreshold)
         guard !result.groups.isEmpty else {
-            return "No endpoint stayed in CLOSE_WAIT or left a FIN unacknowledged for \(threshold) or more.\n\n"
+            let hints = belowThresholdLines(result)
+            if !result.closeWaitBelowThreshold.isEmpty { return hints }
+            return "No endpoint stayed in CLOSE_WAIT or left a FIN unacknowledged for \(threshold) or more.\n\n" + hints
         }
         var out = ""
         let flowsByID = result.flowsByID
@@ -45,15 +50,22 @@ public struct TextReport {
             let groups = result.groups.filter { $0.kind == kind }
             guard !groups.isEmpty else { continue }
             let total = groups.reduce(0) { $0 + $1.flowCount }
-            let title = "\(heading(kind)) — \(grouped(total)) connection\(total == 1 ? "" : "s") (threshold \(threshold))"
+            let kernelTotal = groups.reduce(0) { $0 + $1.kernelSockets }
+            var title = "\(heading(kind)) — \(grouped(total)) connection\(total == 1 ? "" : "s") (threshold \(threshold))"
+            if kernelTotal > 0 { title += " + \(counted(kernelTotal, "socket")) stuck before the capture started (kernel)" }
             out += (kind == .closeWait ? style.red(title) : style.yellow(title)) + "\n"
             for group in groups.prefix(Self.groupsShown) {
+                if group.flowCount == 0 {
+                    out += "  " + style.bold(group.kernelHeadline) + "\n" + kernelLines(group)
+                    continue
+                }
                 out += "  " + style.bold(group.headline) + ": \(group.connectionsText), "
                     + "\(durationWord(kind)) median \(durationText(group.medianDuration)), max \(durationText(group.maxDuration))\n"
-                out += wrapped(Diagnosis.text(group, flows: flowsByID), indent: "    ", width: 100)
+                out += wrapped(Diagnosis.text(group, flows: flowsByID, ongoing: ongoing), indent: "    ", width: 100)
                 out += "    " + style.dim("Wireshark: ") + Diagnosis.wiresharkFilter(group) + "\n"
                 out += "    " + style.dim("flows: ") + flowList(group.flowIDs) + "\n"
                 for line in Self.ownerLines(group, flowsByID: flowsByID) { out += "    " + line + "\n" }
+                out += confirmedLine(group, flowsByID: flowsByID) + kernelLines(group)
             }
             if groups.count > Self.groupsShown {
                 let rest = groups.dropFirst(Self.groupsShown)
@@ -75,9 +87,7 @@ public struct TextReport {
             counts[process, default: 0] += 1
         }
         return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.pid < $1.key.pid }.map { process, count in
-            let name = process.command.split(separator: " ").first.map { String($0.split(separator: "/").last ?? $0) } ?? "?"
-            return "\(name) (pid \(process.pid)) holds \(grouped(count)) socket\(count == 1 ? "" : "s") in CLOSE_WAIT "
-                + "\(group.role == .client ? "to" : "of") \(group.service): \(process.command)"
+            ownerText(process, count: count, group: group)
         }
     }
 
