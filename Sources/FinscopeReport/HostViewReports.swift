@@ -76,7 +76,7 @@ extension JSONReport {
 
 extension TextReport {
     /// The kernel sockets of `group` (stuck before the capture started), with their owners.
-    func kernelLines(_ group: FindingGroup) -> String {
+    public func kernelLines(_ group: FindingGroup) -> String {
         guard group.kernelSockets > 0 else { return "" }
         var out = "    " + counted(group.kernelSockets, "socket") + " stuck before the capture started (kernel)"
         if let most = group.maxKernelAtLeast { out += ", at least \(durationText(most))" }
@@ -112,7 +112,7 @@ extension TextReport {
     }()
 
     /// What the host's view could not see, and the findings it could not name an owner for.
-    func hostLines(_ result: AnalysisResult) -> String {
+    public func hostLines(_ result: AnalysisResult) -> String {
         guard let host = result.host else { return "" }
         var lines: [String] = []
         if let failure = host.failure { lines.append(failure) }
@@ -124,7 +124,7 @@ extension TextReport {
 
     /// Offline hints for an empty stuck section: endpoints in CLOSE_WAIT for less than the
     /// threshold when the capture ended, and a capture tool's later stop time.
-    func belowThresholdLines(_ result: AnalysisResult) -> String {
+    public func belowThresholdLines(_ result: AnalysisResult) -> String {
         var out = ""
         let below = result.closeWaitBelowThreshold
         if !below.isEmpty {
@@ -162,10 +162,28 @@ extension FindingGroup {
 
 extension TextReport {
     /// "3 of them still in CLOSE_WAIT in the kernel at 12:00:01.5 UTC" for confirmed findings.
-    func confirmedLine(_ group: FindingGroup, flowsByID: [Int: FlowReport]) -> String {
+    public func confirmedLine(_ group: FindingGroup, flowsByID: [Int: FlowReport]) -> String {
         let confirmed = group.flowIDs.compactMap { flowsByID[$0].flatMap(group.finding(in:))?.kernel }
         guard let last = confirmed.map(\.checkedAt).max() else { return "" }
         return "    kernel: \(confirmed.count == group.flowCount ? "all \(counted(confirmed.count, "socket"))" : "\(confirmed.count) of them") "
             + "still in CLOSE_WAIT at \(utcText(last))\n"
+    }
+}
+
+extension TextReport {
+    /// The report while live capture runs: "so far", never "when the capture ended".
+    public static var ongoingReport: TextReport {
+        var report = TextReport()
+        report.ongoing = true
+        return report
+    }
+}
+
+extension TextReport {
+    /// "STUCK IN CLOSE_WAIT — 2 connections (threshold 5.0 s) + 3 sockets stuck before the capture started (kernel)".
+    func kernelTitle(_ kind: FindingKind, connections: Int, kernel: Int, threshold: String) -> String {
+        let sockets = "\(counted(kernel, "socket")) stuck before the capture started (kernel)"
+        guard connections > 0 else { return "\(heading(kind)) — \(sockets)" }
+        return "\(heading(kind)) — \(counted(connections, "connection")) (threshold \(threshold)) + \(sockets)"
     }
 }

@@ -52,7 +52,7 @@ public struct TextReport {
             let total = groups.reduce(0) { $0 + $1.flowCount }
             let kernelTotal = groups.reduce(0) { $0 + $1.kernelSockets }
             var title = "\(heading(kind)) — \(grouped(total)) connection\(total == 1 ? "" : "s") (threshold \(threshold))"
-            if kernelTotal > 0 { title += " + \(counted(kernelTotal, "socket")) stuck before the capture started (kernel)" }
+            if kernelTotal > 0 { title = kernelTitle(kind, connections: total, kernel: kernelTotal, threshold: threshold) }
             out += (kind == .closeWait ? style.red(title) : style.yellow(title)) + "\n"
             for group in groups.prefix(Self.groupsShown) {
                 if group.flowCount == 0 {

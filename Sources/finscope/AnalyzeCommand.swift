@@ -99,15 +99,16 @@ struct Analyze: ParsableCommand {
         var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
         if ndjson, !proc { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
         var result: AnalysisResult
+        var pipeline: Pipeline?
         do {
-            result = try OfflineAnalysis.analyze(paths: files, options: options, hooks: hooks)
+            (result, pipeline) = try OfflineAnalysis.analyzeKeepingPipeline(paths: files, options: options, hooks: hooks)
         } catch let error as CaptureError {
             progress?.clear()
             printError("finscope: error: \(error)")
             throw ExitCode(2)
         }
         progress?.clear()
-        if proc { ProcessAttribution.annotateFromProc(&result) }
+        if proc, let pipeline { hostView(&result, pipeline: pipeline) }
         for warning in result.source.warnings { printError("finscope: warning: \(warning)") }
         // Files first, so they are written whichever report goes to stdout.
         if let export { try exportPackets(result, to: export) }
@@ -121,3 +122,30 @@ struct Analyze: ParsableCommand {
         }
     }
 }
+
+extension Analyze {
+    /// `--proc`: the kernel's view now (SPEC §7). Findings whose socket is still in CLOSE_WAIT
+    /// get `kernel` and run to the check — the open flows are reported again as of the check,
+    /// so a flow below the threshold at the last frame but stuck now is a close-wait finding;
+    /// CLOSE_WAIT sockets the capture does not explain are `kernelSockets`; owners are named,
+    /// and findings without one say why.
+    func hostView(_ result: inout AnalysisResult, pipeline: Pipeline) {
+        do {
+            let scan = try KernelSocketTable.readForReport()
+            let checkedAt = Nanoseconds((scan.checkedAt * 1e9).rounded())
+            let recheck = pipeline.result(end: max(checkedAt, result.source.end ?? checkedAt))
+            let tracked = pipeline.withTracker { $0.trackedEndpoints() }
+            var host = HostView(captures: SocketFilter(expression: filter).captures)
+            host.apply(scan, to: &result, recheck: recheck, tracked: tracked)
+        } catch {
+            HostView.noteFailure(error, on: &result)
+            ProcessAttribution.annotateFromProc(&result)
+        }
+        if json || ndjson || csv, let host = result.host {
+            for line in [host.failure].compactMap({ $0 }) + host.unseen + host.unattributed {
+                printError("finscope: note: \(line)")
+            }
+        }
+    }
+}
+
