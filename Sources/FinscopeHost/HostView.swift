@@ -180,8 +180,9 @@ public struct HostView {
     }
 
     /// Which side of a CLOSE_WAIT socket serves, as `ss` users decide it: the side whose port
-    /// is a LISTEN socket (on its address or a wildcard) in the socket's namespace; else SPEC
-    /// §1's inferred-role rule (a port below 1024, else the lower port).
+    /// is a LISTEN socket (on its address or a wildcard) in the socket's namespace; else the
+    /// peer's exact address:port listening in another namespace of this host; else SPEC §1's
+    /// inferred-role rule (a port below 1024, else the lower port).
     static func role(of socket: KernelSocket, listening: [ListenKey: [IPAddress]]) -> Role {
         func listens(_ endpoint: EndpointAddress) -> Bool {
             guard let addresses = listening[ListenKey(netns: socket.netns, port: endpoint.port)] else { return false }
@@ -189,6 +190,13 @@ public struct HostView {
         }
         let localListens = listens(socket.local), remoteListens = listens(socket.remote)
         if localListens != remoteListens { return localListens ? .server : .client }
+        // The peer in another namespace of this host (a container's client of a host
+        // service, over a veth): its exact address:port listening anywhere finscope reads.
+        if !localListens, listening.contains(where: { key, addresses in
+            key.port == socket.remote.port && key.netns != socket.netns && addresses.contains(socket.remote.ip)
+        }) {
+            return .client
+        }
         return KernelSocketReport.inferredRole(local: socket.local.port, remote: socket.remote.port)
     }
 }

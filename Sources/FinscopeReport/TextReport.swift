@@ -61,7 +61,7 @@ public struct TextReport {
                 }
                 out += "  " + style.bold(group.headline) + ": \(group.connectionsText), "
                     + "\(durationWord(kind)) median \(durationText(group.medianDuration)), max \(durationText(group.maxDuration))\n"
-                out += wrapped(Diagnosis.text(group, flows: flowsByID, ongoing: ongoing), indent: "    ", width: 100)
+                out += wrapped(Diagnosis.text(group, flows: flowsByID, ongoing: ongoing || confirmedLine(group, flowsByID: flowsByID) != ""), indent: "    ", width: 100)
                 out += "    " + style.dim("Wireshark: ") + Diagnosis.wiresharkFilter(group) + "\n"
                 out += "    " + style.dim("flows: ") + flowList(group.flowIDs) + "\n"
                 for line in Self.ownerLines(group, flowsByID: flowsByID) { out += "    " + line + "\n" }

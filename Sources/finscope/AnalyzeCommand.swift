@@ -44,6 +44,9 @@ struct Analyze: ParsableCommand {
     @Flag(name: .long, help: "Name the processes holding stuck sockets from this host's /proc (for a capture taken here, while the sockets are still stuck).")
     var proc = false
 
+    @Flag(name: .long, help: "Run open findings to the stop the capture tool recorded (pcapng isb_endtime, as `finscope live --write x.pcapng` and dumpcap write it) instead of the last frame: reproduces the live report's durations.")
+    var toCaptureStop = false
+
     @Flag(name: .long, help: "List every connection with its close kind and both endpoints' state paths.")
     var flows = false
 
@@ -97,7 +100,7 @@ struct Analyze: ParsableCommand {
         let options = analysisOptions
         let progress = quiet ? nil : ProgressLine(name: files.count == 1 ? files[0] : "\(files.count) files")
         var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
-        if ndjson, !proc { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
+        if ndjson, !proc, !toCaptureStop { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
         var result: AnalysisResult
         var pipeline: Pipeline?
         do {
@@ -108,6 +111,9 @@ struct Analyze: ParsableCommand {
             throw ExitCode(2)
         }
         progress?.clear()
+        if toCaptureStop, let pipeline, let stopped = result.source.stoppedAt, stopped > (result.source.end ?? stopped) {
+            result = pipeline.result(end: stopped)
+        }
         if proc, let pipeline { hostView(&result, pipeline: pipeline) }
         for warning in result.source.warnings { printError("finscope: warning: \(warning)") }
         // Files first, so they are written whichever report goes to stdout.
