@@ -200,22 +200,24 @@ struct HostViewLiveTests {
                                    "--report-every", "1", "--json"])
         try run.waitUntilCapturing()
         let holder = try CloseWaitHolder(count: 2)
-        usleep(2_400_000)  // reports sample the owner while it lives
+        // Reports sample the owner while it lives: wait for one that names it.
+        let named = Date().addingTimeInterval(10)
+        while !run.stderr.contains("(pid \(holder.pid)) holds 2 sockets in CLOSE_WAIT"), Date() < named { usleep(100_000) }
         holder.stop()      // it exits: the kernel closes its sockets
         usleep(1_300_000)
         #expect(try run.finish(signal: SIGTERM) == 0, "stderr: \(run.stderr)")
         let report = try jsonObject(run.stdout)
-        var named = 0
+        var namedCount = 0
         for flow in report["flows"] as? [[String: Any]] ?? [] {
             guard Self.endpoint(flow["server"])?.port == holder.port else { continue }
             for finding in flow["findings"] as? [[String: Any]] ?? [] where finding["endpoint"] as? String == "client" {
                 let process = try #require(finding["process"] as? [String: Any], "finding \(finding)")
                 #expect(process["pid"] as? Int == Int(holder.pid))
                 #expect(process["exited"] as? Bool == true)
-                named += 1
+                namedCount += 1
             }
         }
-        #expect(named == 2)
+        #expect(namedCount == 2)
         #expect(run.stderr.contains("(pid \(holder.pid)) holds 2 sockets in CLOSE_WAIT"))
     }
 
