@@ -152,11 +152,11 @@ extension TextReport {
 }
 
 extension FindingGroup {
-    /// A group of kernel sockets only: "127.0.0.1 (client) → 127.0.0.1:8282: 3 sockets".
+    /// A group of kernel sockets only: "127.0.0.1 (client) → 127.0.0.1:8282" (the count follows on its own line).
     public var kernelHeadline: String {
         let side = role == .client ? "\(endpointIP) (client) → \(service)" : "\(service) (server) ← "
             + (Set(kernelMembers.map(\.remote.ip)).count == 1 ? "\(kernelMembers[0].remote.ip)" : "\(Set(kernelMembers.map(\.remote.ip)).count) client addresses")
-        return side + ": " + counted(kernelSockets, "socket")
+        return side
     }
 }
 
