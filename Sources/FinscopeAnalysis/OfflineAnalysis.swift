@@ -69,6 +69,13 @@ public enum OfflineAnalysis {
     /// warning in `source.warnings`, and the report covers what was read.
     public static func analyze(paths: [String], options: AnalysisOptions = AnalysisOptions(),
                                hooks: AnalysisHooks = AnalysisHooks()) throws -> AnalysisResult {
+        try analyzeKeepingPipeline(paths: paths, options: options, hooks: hooks).result
+    }
+
+    /// The analysis and the pipeline behind it, whose open flows can be reported again as of
+    /// a later time (`analyze --proc`: as of the kernel check, `pipeline.result(end:)`).
+    public static func analyzeKeepingPipeline(paths: [String], options: AnalysisOptions = AnalysisOptions(),
+                                              hooks: AnalysisHooks = AnalysisHooks()) throws -> (result: AnalysisResult, pipeline: Pipeline) {
         var summary = SourceSummary(kind: .file, name: paths.joined(separator: ", "))
         if options.keepStandardInput, paths.contains(CaptureFiles.standardInput) {
             try StandardInput.shared.keepForSecondPass()
@@ -90,11 +97,16 @@ public enum OfflineAnalysis {
             pipeline.source.warnings.append(
                 "\(source.name): \(error); the report covers the packets read before this point")
         }
+        // pcapng from dumpcap/Wireshark (and `live --write x.pcapng`) says when the capture
+        // stopped: a hint in the report; the capture's end stays the last frame.
+        for case let source as PcapNGSource in input.sources {
+            if let stopped = source.stoppedAt, stopped > (pipeline.source.stoppedAt ?? .min) { pipeline.source.stoppedAt = stopped }
+        }
         if hooks.finished != nil {
             let end = pipeline.source.end ?? 0
             pipeline.withTracker { $0.finishAll(captureEnd: end) }
         }
-        return pipeline.result()
+        return (pipeline.result(), pipeline)
     }
 
     /// The readable inputs, merged; a file that cannot be read is a warning while another

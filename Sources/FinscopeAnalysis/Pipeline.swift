@@ -105,7 +105,9 @@ public final class Pipeline {
             summary.evicted = tracker.evictedForCapacity
             return tracker.result(captureEnd: captureEnd)
         }
-        return AnalysisResult(source: summary, closeWaitThreshold: state.pointee.tracker.configuration.closeWaitThreshold,
-                              flows: flows, tally: tally)
+        var result = AnalysisResult(source: summary, closeWaitThreshold: state.pointee.tracker.configuration.closeWaitThreshold,
+                                    flows: flows, tally: tally)
+        result.closeWaitBelowThreshold = withTracker { $0.closeWaitBelowThreshold(captureEnd: captureEnd) }
+        return result
     }
 }

@@ -41,6 +41,8 @@ public final class LiveSource: @unchecked Sendable {
     private let handle: OpaquePointer
     private let nanosecondStamps: Bool
     private var dump: PcapDumpFile?
+    /// `--write FILE.pcapng`: our own pcapng writer (libpcap's dump API writes pcap only).
+    private var pcapng: PcapNGWriter?
     private let stopLock = NSLock()
     private var stopRequested = false
     private var stopCount = 0
@@ -110,7 +112,11 @@ public final class LiveSource: @unchecked Sendable {
 
     /// Also saves every captured packet to a pcap file (flushed at each report and at the stop).
     public func write(to path: String) throws {
-        dump = try PcapDumpFile(path: path, handle: handle)
+        if path.lowercased().hasSuffix(".pcapng") {
+            pcapng = try PcapNGWriter(path: path, linkType: linkType, snapLength: options.snapLength, interface: options.interface)
+        } else {
+            dump = try PcapDumpFile(path: path, handle: handle)
+        }
     }
 
     /// Asks the read loop to stop (from any thread); returns how many times it was asked.
@@ -145,7 +151,8 @@ public final class LiveSource: @unchecked Sendable {
     public func run(sink: UnsafeMutableRawPointer, handler: FrameHandler, deadline: Nanoseconds?,
                     interval: Nanoseconds?, tick: (Nanoseconds) -> Void) -> Nanoseconds {
         var context = Context(sink: sink, handler: handler, link: link, nano: nanosecondStamps,
-                              dumper: dump?.dumper, packetsLeft: options.maxPackets ?? Int.max)
+                              dumper: dump?.dumper, packetsLeft: options.maxPackets ?? Int.max, pcapng: pcapng?.file)
+        let startTime = Self.now()
         return withUnsafeMutablePointer(to: &context) { context in
             let user = UnsafeMutableRawPointer(context).assumingMemoryBound(to: UInt8.self)
             var nextTick = interval.map { Self.now() + $0 }
@@ -182,6 +189,7 @@ public final class LiveSource: @unchecked Sendable {
                 }
                 if let due = nextTick, let interval, now >= due {
                     dump?.flush()
+                    pcapng?.flush()
                     tick(now)
                     nextTick = max(due + interval, now)
                 }
@@ -198,6 +206,11 @@ public final class LiveSource: @unchecked Sendable {
                 }
             }
             dump = nil
+            if let pcapng {
+                let stats = statistics()
+                pcapng.finish(start: startTime, end: stopTime, received: nil, dropped: stats.map { UInt64($0.dropped + $0.interfaceDropped) })
+                self.pcapng = nil
+            }
             return stopTime
         }
     }
@@ -212,6 +225,7 @@ public final class LiveSource: @unchecked Sendable {
         let dumper: OpaquePointer?
         /// Frames still to analyze (`maxPackets`); at 0 the loop stops and later frames are left out.
         var packetsLeft: Int
+        let pcapng: UnsafeMutablePointer<FILE>?
         /// Set when the loop stops: frames stamped later are not analyzed.
         var stopTime = Nanoseconds.max
         var pastStop = false
@@ -228,6 +242,8 @@ public final class LiveSource: @unchecked Sendable {
         context.pointee.packetsLeft -= 1
         if let dumper = context.pointee.dumper {
             pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
+        } else if let file = context.pointee.pcapng {
+            PcapNGWriter.writePacket(file, time: time, captured: header.pointee.caplen, original: header.pointee.len, data: data)
         }
         var frame = Frame(bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
                           wireLength: Int(header.pointee.len), time: time, link: context.pointee.link)

@@ -31,6 +31,8 @@ public final class PcapNGSource: FrameSource {
     private let input: BlockInput
     private var bigEndian = false
     private var interfaces: [Interface] = []
+    /// The latest capture stop an interface statistics block records (`isb_endtime`), if any.
+    public private(set) var stoppedAt: Nanoseconds?
     /// One compiled filter per link type.
     private var filters: [Int32: BPFProgram?] = [:]
     private let filterExpression: String?
@@ -236,8 +238,10 @@ public final class PcapNGSource: FrameSource {
             let snap = interfaces[0].snapLength > 0 ? interfaces[0].snapLength : Int.max
             let captured = min(original, bodyLength - 4, snap)
             return frame(interfaceID: 0, stamp: 0, at: body + 4, captured: captured, original: original)
+        case 5 where bodyLength >= 12:  // interface statistics
+            noteStatistics(body: body, bodyLength: bodyLength)
         default:
-            break  // statistics, name resolution, custom and unknown blocks
+            break  // name resolution, custom and unknown blocks
         }
         return nil
     }
@@ -256,6 +260,28 @@ public final class PcapNGSource: FrameSource {
             matches = filter.matches(&header, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
         return Frame(bytes: bytes, wireLength: original, time: time, link: interface.link, matches: matches)
+    }
+
+    /// An interface statistics block's `isb_endtime` (option 3: the stop, in the interface's units).
+    private func noteStatistics(body: Int, bodyLength: Int) {
+        let interfaceID = Int(u32(body))
+        guard interfaceID < interfaces.count else { return }
+        var option = body + 12
+        let end = body + bodyLength
+        while option + 4 <= end {
+            let code = u16(option)
+            let length = Int(u16(option + 2))
+            if code == 0 { break }
+            guard option + 4 + length <= end else { break }
+            if code == 3, length == 8 {
+                let stamp = UInt64(u32(option + 4)) << 32 | UInt64(u32(option + 8))
+                let interface = interfaces[interfaceID]
+                let time = FrameTime.nanoseconds(units: stamp, unitsPerSecond: interface.unitsPerSecond,
+                                                 offsetSeconds: interface.offsetSeconds)
+                if stoppedAt == nil || time > stoppedAt! { stoppedAt = time }
+            }
+            option += 4 + (length + 3) / 4 * 4
+        }
     }
 
     private func addInterface(body: Int, bodyLength: Int) {

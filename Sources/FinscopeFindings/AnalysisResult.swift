@@ -22,6 +22,9 @@ public struct SourceSummary: Sendable, Equatable {
     public var interfaceDropped: Int?
     /// Problems met while reading that did not stop the analysis (a truncated file, ...).
     public var warnings: [String] = []
+    /// When the capture stopped, as the capture tool recorded it (pcapng `isb_endtime`);
+    /// only a hint: the capture's end stays the last frame.
+    public var stoppedAt: Nanoseconds?
 
     public init(kind: Kind, name: String) {
         self.kind = kind
@@ -47,6 +50,14 @@ public struct AnalysisResult: Sendable {
     public var tally: FlowTally
     /// The findings grouped by the service (SPEC §4), derived from `flows`.
     public private(set) var groups: [FindingGroup]
+    /// Sockets the kernel holds in CLOSE_WAIT that no captured flow explains (SPEC §7);
+    /// changed only through `updateKernelSockets`.
+    public private(set) var kernelSockets: [KernelSocketReport] = []
+    /// What the host's own view could and could not see (live mode, `--proc`).
+    public var host: HostContext?
+    /// How long each endpoint still in CLOSE_WAIT at the end had been in it, for those below
+    /// the threshold (no finding yet).
+    public var closeWaitBelowThreshold: [Nanoseconds] = []
 
     public init(source: SourceSummary, closeWaitThreshold: Nanoseconds, flows: [FlowReport], tally: FlowTally? = nil) {
         self.source = source
@@ -59,7 +70,13 @@ public struct AnalysisResult: Sendable {
     /// Changes the flows (e.g. names the owning processes) and derives the groups again.
     public mutating func updateFlows(_ change: (inout [FlowReport]) -> Void) {
         change(&flows)
-        groups = FindingGroup.group(flows)
+        groups = FindingGroup.group(flows, kernelSockets: kernelSockets)
+    }
+
+    /// Changes the kernel-only sockets and derives the groups again.
+    public mutating func updateKernelSockets(_ change: (inout [KernelSocketReport]) -> Void) {
+        change(&kernelSockets)
+        groups = FindingGroup.group(flows, kernelSockets: kernelSockets)
     }
 
     /// The flows by id.

@@ -29,6 +29,8 @@ public struct FindingGroup: Sendable, Equatable {
     public var service: EndpointAddress
     /// Flows in flow order.
     public var members: [Member]
+    /// Sockets the kernel holds in CLOSE_WAIT that no captured flow explains (SPEC §7).
+    public var kernelMembers: [KernelSocketReport] = []
     /// The most common applications among the group's flows (SPEC §8), at most five.
     public var apps: [AppCount] = []
 

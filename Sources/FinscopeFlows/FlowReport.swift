@@ -9,14 +9,26 @@ public struct Finding: Sendable, Equatable {
     public var endedBy: EndedBy?
     /// The owning process, when known (live capture or `--proc`).
     public var process: OwningProcess?
+    /// The kernel still held the socket in this state at the check (SPEC §7): `duration` then
+    /// runs to `kernel.checkedAt`.
+    public var kernel: KernelConfirmation?
 }
 
 public struct OwningProcess: Sendable, Equatable, Hashable {
     public var pid: Int32
     public var command: String
-    public init(pid: Int32, command: String) {
+    /// The process has gone since it was first seen holding the socket (SPEC §7).
+    public var exited: Bool
+    /// Its container (64 hex digits), when its cgroup names one.
+    public var containerID: String?
+    /// The inode of the network namespace its socket lives in, when known.
+    public var netns: UInt64?
+    public init(pid: Int32, command: String, exited: Bool = false, containerID: String? = nil, netns: UInt64? = nil) {
         self.pid = pid
         self.command = command
+        self.exited = exited
+        self.containerID = containerID
+        self.netns = netns
     }
 }
 

@@ -239,3 +239,29 @@ public struct FlowTracker: ~Copyable {
         return (flows, tally)
     }
 }
+
+// The host's view (SPEC §7) and the offline hints ask about flows that have no finding.
+extension FlowTracker {
+    /// The client and server of every flow in the table now: kernel sockets that one of
+    /// these explains were not stuck before the capture started.
+    public func trackedEndpoints() -> [(client: EndpointAddress, server: EndpointAddress)] {
+        var out: [(client: EndpointAddress, server: EndpointAddress)] = []
+        for slot in 0..<slots.count where slots[slot].id != 0 {
+            out.append((slots[slot].client, slots[slot].server))
+        }
+        return out
+    }
+
+    /// How long each endpoint still in CLOSE_WAIT at `captureEnd` has been in it, for those
+    /// below the threshold (not findings): "the capture may have stopped too soon".
+    public func closeWaitBelowThreshold(captureEnd: Nanoseconds) -> [Nanoseconds] {
+        var out: [Nanoseconds] = []
+        for slot in 0..<slots.count where slots[slot].id != 0 && slots[slot].holdsCloseWait {
+            let report = slots[slot].report(end: FlowEnd(reason: .captureEnd, at: captureEnd), threshold: 0, hints: slots.hints)
+            for finding in report.findings where finding.kind == .closeWait && finding.duration < configuration.closeWaitThreshold {
+                out.append(finding.duration)
+            }
+        }
+        return out
+    }
+}

@@ -71,6 +71,17 @@ public final class AttributionHelper: @unchecked Sendable {
     }
 
     public static let kernelScanRequest = "kernel-scan"
+    /// `kernel-scan` plus the LISTEN sockets of every namespace (`KernelSocketTable.readForReport`).
+    public static let reportScanRequest = "kernel-scan-report"
+
+    /// The helper's scan for a report (CLOSE_WAIT with owners, LISTEN without); nil when the
+    /// helper is gone.
+    public func reportScan() throws -> KernelScan? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let lines = exchange(Self.reportScanRequest) else { return nil }
+        return try KernelScan.decode(lines: lines)
+    }
 
     /// Sends one request line and collects the answer's lines up to `end`; nil when the pipe broke.
     private func exchange(_ request: String) -> [String]? {
@@ -113,6 +124,12 @@ public final class AttributionHelper: @unchecked Sendable {
             case kernelScanRequest:
                 do {
                     answer = try KernelSocketTable.read(states: [.closeWait], namespaces: .all).encoded() + "end\n"
+                } catch {
+                    answer = "e \(oneLine(String(describing: error)))\nend\n"
+                }
+            case reportScanRequest:
+                do {
+                    answer = try KernelSocketTable.readForReport().encoded() + "end\n"
                 } catch {
                     answer = "e \(oneLine(String(describing: error)))\nend\n"
                 }

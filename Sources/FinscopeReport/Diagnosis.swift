@@ -6,7 +6,7 @@ import FinscopeWire
 /// there does wrong, and what the timings say about the mechanism.
 public enum Diagnosis {
     /// The diagnosis of `group`; `flows` holds (at least) the group's flows by id.
-    public static func text(_ group: FindingGroup, flows: [Int: FlowReport]) -> String {
+    public static func text(_ group: FindingGroup, flows: [Int: FlowReport], ongoing: Bool = false) -> String {
         let members = group.flowIDs.compactMap { flows[$0] }
         let findings = members.compactMap(group.finding(in:))
         let who = group.role == .client
@@ -21,7 +21,7 @@ public enum Diagnosis {
                 ? "typically HTTP responses never released or a pool that keeps dead connections"
                 : "typically a request handler that does not close its socket when the client hangs up"
             sentences.append("\(who) acknowledged \(group.peerText)'s FIN and never closed (\(spread) in CLOSE_WAIT "
-                + "when the capture ended): the program using these sockets does not close connections its "
+                + "\(ongoing ? "so far" : "when the capture ended")): the program using these sockets does not close connections its "
                 + "peer has closed — \(typical).")
             if let idle = idleSentence(members, peer: group.role.peer) { sentences.append(idle) }
             sentences += activitySentence(findings, role: group.role)
@@ -38,7 +38,7 @@ public enum Diagnosis {
             sentences.append(sentence)
             if let idle = idleSentence(members, peer: group.role.peer) { sentences.append(idle) }
         case .finUnacked:
-            sentences.append("\(who) sent a FIN that \(group.peerText) never acknowledged (\(spread) until the capture ended).")
+            sentences.append("\(who) sent a FIN that \(group.peerText) never acknowledged (\(spread) \(ongoing ? "so far" : "until the capture ended")).")
             let answered = findings.filter { $0.activity != .silent }.count
             if answered == 0 {
                 sentences.append("The \(peerRole) sent nothing afterwards: it is gone (crashed, unplugged, its state "

@@ -13,6 +13,7 @@ public enum JSONReport {
             json.field("summary") { summary(result, json) }
             json.field("flows") { json.array(result.flows) { flow($0, json) } }
             json.field("groups") { json.array(result.groups) { group($0, json) } }
+            hostFields(result, json)
         }
         return json.text
     }
@@ -53,6 +54,7 @@ public enum JSONReport {
             if !source.warnings.isEmpty {
                 json.field("warnings") { json.array(source.warnings) { json.string($0) } }
             }
+            sourceExtras(source, json)
         }
     }
 
@@ -165,9 +167,11 @@ public enum JSONReport {
                     json.object {
                         json.field("pid") { json.number(Int(process.pid)) }
                         json.field("command") { json.string(process.command) }
+                        processExtras(process, json)
                     }
                 }
             }
+            kernelField(finding, json)
         }
     }
 
@@ -198,6 +202,7 @@ public enum JSONReport {
             json.field("flowIds") { json.array(group.flowIDs) { json.number($0) } }
             json.field("apps") { apps(group.apps, json) }
             json.field("wiresharkFilter") { json.string(Diagnosis.wiresharkFilter(group)) }
+            groupKernelFields(group, json)
         }
     }
 }

@@ -19,6 +19,17 @@ public enum NDJSONReport {
         return json.text + "\n"
     }
 
+    /// A socket the kernel held in CLOSE_WAIT before the capture started (live mode's start):
+    /// `{"type":"kernelSocket","socket":{...}}`, the socket as in `kernelSockets`.
+    public static func kernelSocketLine(_ socket: KernelSocketReport) -> String {
+        let json = JSONWriter()
+        json.object {
+            json.field("type") { json.string("kernelSocket") }
+            json.field("socket") { JSONReport.kernelSocket(socket, json) }
+        }
+        return json.text + "\n"
+    }
+
     /// The closing summary line (with its newline).
     public static func summaryLine(_ result: AnalysisResult) -> String {
         let json = JSONWriter()
@@ -28,6 +39,7 @@ public enum NDJSONReport {
             json.field("source") { JSONReport.source(result.source, json) }
             json.field("summary") { JSONReport.summary(result, json) }
             json.field("groups") { json.array(result.groups) { JSONReport.group($0, json) } }
+            JSONReport.hostFields(result, json)
         }
         return json.text + "\n"
     }

@@ -11,6 +11,8 @@ public struct TextReport {
     public var style = TerminalStyle.plain
     /// Columns to wrap at: the terminal's width when stdout is one, else 100.
     public var width = 100
+    /// A report while the capture runs (live mode): durations are "so far", never "when the capture ended".
+    public var ongoing = false
     public init(showFlows: Bool = false, quiet: Bool = false, style: TerminalStyle = .plain, width: Int = 100) {
         self.showFlows = showFlows
         self.quiet = quiet
@@ -34,6 +36,7 @@ public struct TextReport {
         for warning in source.warnings { out += "warning: \(warning)\n" }
         out += "\n"
         out += findingsSection(result)
+        out += hostLines(result)
         out += closeSection(result)
         out += captureSection(result)
         if showFlows { out += flowsSection(result) }
@@ -43,7 +46,9 @@ public struct TextReport {
     public func findingsSection(_ result: AnalysisResult) -> String {
         let threshold = durationText(result.closeWaitThreshold)
         guard !result.groups.isEmpty else {
-            return "No endpoint stayed in CLOSE_WAIT or left a FIN unacknowledged for \(threshold) or more.\n\n"
+            let hints = belowThresholdLines(result)
+            if !result.closeWaitBelowThreshold.isEmpty { return hints }
+            return "No endpoint stayed in CLOSE_WAIT or left a FIN unacknowledged for \(threshold) or more.\n\n" + hints
         }
         var out = ""
         var payloadCut = false
@@ -52,17 +57,24 @@ public struct TextReport {
             let groups = result.groups.filter { $0.kind == kind }
             guard !groups.isEmpty else { continue }
             let total = groups.reduce(0) { $0 + $1.flowCount }
-            let title = "\(heading(kind)) — \(counted(total, "connection")) (threshold \(threshold))"
+            let kernelTotal = groups.reduce(0) { $0 + $1.kernelSockets }
+            var title = "\(heading(kind)) — \(counted(total, "connection")) (threshold \(threshold))"
+            if kernelTotal > 0 { title = kernelTitle(kind, connections: total, kernel: kernelTotal, threshold: threshold) }
             out += (kind == .closeWait ? style.red(title) : style.yellow(title)) + "\n"
             for group in groups.prefix(Self.groupsShown) {
+                if group.flowCount == 0 {
+                    out += "  " + style.bold(group.kernelHeadline) + "\n" + kernelLines(group)
+                    continue
+                }
                 out += "  " + style.bold(group.headline) + ": \(group.connectionsText), "
                     + "\(durationWord(kind)) median \(durationText(group.medianDuration)), max \(durationText(group.maxDuration))\n"
                 if let codePath = Diagnosis.codePath(group) { out += wrapped(codePath, indent: "    ", width: width) }
                 if Diagnosis.codePathNotCaptured(group, flows: flowsByID) { payloadCut = true }
-                out += wrapped(Diagnosis.text(group, flows: flowsByID), indent: "    ", width: width)
+                out += wrapped(Diagnosis.text(group, flows: flowsByID, ongoing: ongoing || confirmedLine(group, flowsByID: flowsByID) != ""), indent: "    ", width: width)
                 out += "    " + style.dim("Wireshark: ") + Diagnosis.wiresharkFilter(group) + "\n"
                 out += "    " + style.dim("flows: ") + flowList(group.flowIDs) + "\n"
                 for line in Self.ownerLines(group, flowsByID: flowsByID) { out += "    " + line + "\n" }
+                out += confirmedLine(group, flowsByID: flowsByID) + kernelLines(group)
             }
             if groups.count > Self.groupsShown {
                 let rest = groups.dropFirst(Self.groupsShown)
@@ -89,9 +101,7 @@ public struct TextReport {
             counts[process, default: 0] += 1
         }
         return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.pid < $1.key.pid }.map { process, count in
-            let name = process.command.split(separator: " ").first.map { String($0.split(separator: "/").last ?? $0) } ?? "?"
-            return "\(name) (pid \(process.pid)) holds \(grouped(count)) socket\(count == 1 ? "" : "s") in CLOSE_WAIT "
-                + "\(group.role == .client ? "to" : "of") \(group.service): \(process.command)"
+            ownerText(process, count: count, group: group)
         }
     }
 

@@ -54,6 +54,9 @@ struct Analyze: ParsableCommand {
     @Flag(name: .long, help: "Name the processes holding stuck sockets from this host's /proc (for a capture taken here, while the sockets are still stuck).")
     var proc = false
 
+    @Flag(name: .long, help: "Run open findings to the stop the capture tool recorded (pcapng isb_endtime, as `finscope live --write x.pcapng` and dumpcap write it) instead of the last frame: reproduces the live report's durations.")
+    var toCaptureStop = false
+
     @Flag(name: .long, help: "List every connection with its close kind and both endpoints' state paths.")
     var flows = false
 
@@ -129,10 +132,11 @@ struct Analyze: ParsableCommand {
         options.keepStandardInput = !ladder.isEmpty || export != nil || html != nil
         let progress = quiet ? nil : ProgressLine(name: inputs.count == 1 ? Names.escapingControls(inputs[0].name, keepingLineBreaks: false) : "\(inputs.count) files")
         var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
-        if ndjson, !proc { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
+        if ndjson, !proc, !toCaptureStop { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
         var result: AnalysisResult
+        var pipeline: Pipeline?
         do {
-            result = try OfflineAnalysis.analyze(paths: files, options: options, hooks: hooks)
+            (result, pipeline) = try OfflineAnalysis.analyzeKeepingPipeline(paths: files, options: options, hooks: hooks)
         } catch let error as CaptureError {
             progress?.clear()
             printError("finscope: error: \(InputPaths.naming(error.description, inputs))")
@@ -140,7 +144,10 @@ struct Analyze: ParsableCommand {
         }
         progress?.clear()
         result = InputPaths.naming(result, inputs)
-        if proc { ProcessAttribution.annotateFromProc(&result) }
+        if toCaptureStop, let pipeline, let stopped = result.source.stoppedAt, stopped > (result.source.end ?? stopped) {
+            result = pipeline.result(end: stopped)
+        }
+        if proc, let pipeline { hostView(&result, pipeline: pipeline) }
         for warning in result.source.warnings { printError("finscope: warning: \(warning)") }
         // Files first, so they are written whichever report goes to stdout.
         if let export { try exportPackets(result, to: export) }
@@ -168,3 +175,30 @@ struct Analyze: ParsableCommand {
         }
     }
 }
+
+extension Analyze {
+    /// `--proc`: the kernel's view now (SPEC §7). Findings whose socket is still in CLOSE_WAIT
+    /// get `kernel` and run to the check — the open flows are reported again as of the check,
+    /// so a flow below the threshold at the last frame but stuck now is a close-wait finding;
+    /// CLOSE_WAIT sockets the capture does not explain are `kernelSockets`; owners are named,
+    /// and findings without one say why.
+    func hostView(_ result: inout AnalysisResult, pipeline: Pipeline) {
+        do {
+            let scan = try KernelSocketTable.readForReport()
+            let checkedAt = Nanoseconds((scan.checkedAt * 1e9).rounded())
+            let recheck = pipeline.result(end: max(checkedAt, result.source.end ?? checkedAt))
+            let tracked = pipeline.withTracker { $0.trackedEndpoints() }
+            var host = HostView(captures: SocketFilter(expression: filter).captures)
+            host.apply(scan, to: &result, recheck: recheck, tracked: tracked)
+        } catch {
+            HostView.noteFailure(error, on: &result)
+            ProcessAttribution.annotateFromProc(&result)
+        }
+        if json || ndjson || csv, let host = result.host {
+            for line in [host.failure].compactMap({ $0 }) + host.unseen + host.unattributed {
+                printError("finscope: note: \(line)")
+            }
+        }
+    }
+}
+

@@ -224,6 +224,29 @@ struct Live: ParsableCommand {
         printError(banner + "; Ctrl-C to stop")
 
         let toStderr = json || ndjson
+        func emit(_ text: String) {
+            if toStderr { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: ""); fflush(nil) }
+        }
+        // The host's view (SPEC §7): kept across the reports, so owners outlive their process.
+        var host = HostView(captures: SocketFilter(expression: filter).captures)
+        // NDJSON streams each flow line as the flow finishes (flows with findings), not at the stop.
+        var streamed = Set<Int>()
+        if ndjson {
+            pipeline.withTracker { tracker in
+                tracker.finishedHandler = { report in
+                    guard !report.findings.isEmpty else { return }
+                    streamed.insert(report.id)
+                    writeOut(NDJSONReport.flowLine(report))
+                }
+            }
+        }
+        // The report at the start: what is already stuck (the kernel's view).
+        if !noProc {
+            var initial = pipeline.result(end: start)
+            let scanned = applyHost(&host, to: &initial, attribution: attribution, pipeline: pipeline)
+            emit(startReport(initial, scanned: scanned))
+            if ndjson { for socket in initial.kernelSockets { writeOut(NDJSONReport.kernelSocketLine(socket)) } }
+        }
         let stop = capture.run(sink: pipeline.sink, handler: Pipeline.frameHandler, deadline: deadline,
                                interval: LiveMetrics.tickInterval(report: interval, metrics: liveMetrics)) { now in
             pipeline.withTracker { $0.expire(now: now) }
@@ -232,16 +255,20 @@ struct Live: ParsableCommand {
                 liveMetrics.publish(pipeline, now: now, attribution: attribution)
                 guard liveMetrics.reportDue(now: now) else { return }
             }
-            let text = progressReport(pipeline, now: now, attribution: attribution)
-            if toStderr { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: ""); fflush(nil) }
+            emit(progressReport(pipeline, now: now, attribution: attribution, host: &host))
         }
         for source in sources { source.cancel() }
 
         updateCounters(pipeline, capture)
         pipeline.noteTime(stop)
         var result = pipeline.result(end: stop)
-        let unreadable = attribution.annotate(&result)
-        liveMetrics?.publish(result, flowsTracked: pipeline.withTracker { $0.trackedFlows })
+        var unreadable: [UInt32: Int] = [:]
+        if !noProc {
+            let scanned = applyHost(&host, to: &result, attribution: attribution, pipeline: pipeline)
+            if scanned == nil { unreadable = attribution.annotate(&result) }
+        }
+        let (tracked, finished) = pipeline.withTracker { ($0.trackedFlows, $0.finishedFlows) }
+        liveMetrics?.publish(result, flowsTracked: tracked, finished: finished)
         if case .helper(let helper) = attribution { helper.stop() }
         if let error = capture.readError {
             result.source.warnings.append("capture stopped on an error: \(error)")
@@ -251,7 +278,8 @@ struct Live: ParsableCommand {
         if json {
             print(JSONReport.render(result))
         } else if ndjson {
-            print(JSONReport.renderNDJSON(result), terminator: "")
+            for flow in result.flows where !streamed.contains(flow.id) { writeOut(NDJSONReport.flowLine(flow)) }
+            writeOut(NDJSONReport.summaryLine(result))
         } else {
             print(TextReport().render(result), terminator: "")
         }
@@ -261,8 +289,14 @@ struct Live: ParsableCommand {
 
     /// The report printed every --report-every seconds: counters, then the endpoints stuck
     /// in CLOSE_WAIT past the threshold now, grouped as in the final report.
-    func progressReport(_ pipeline: Pipeline, now: Nanoseconds, attribution: Attribution) -> String {
+    func progressReport(_ pipeline: Pipeline, now: Nanoseconds, attribution: Attribution, host: inout HostView) -> String {
         var result = pipeline.result(end: now)
+        // Owners are sampled at every report, not only at the end (a restart may end the leak).
+        var scanned: Nanoseconds?
+        if !noProc {
+            scanned = applyHost(&host, to: &result, attribution: attribution, pipeline: pipeline)
+            if scanned == nil { _ = attribution.annotate(&result) }
+        }
         result.updateFlows { flows in
             flows = flows.compactMap { flow in
                 var flow = flow
@@ -270,19 +304,56 @@ struct Live: ParsableCommand {
                 return flow.findings.isEmpty ? nil : flow
             }
         }
-        _ = attribution.annotate(&result)
-        let stuck = AnalysisResult(source: result.source, closeWaitThreshold: result.closeWaitThreshold,
-                                   flows: result.flows, tally: result.tally)
+        let stuck = result
         let source = stuck.source
         var out = "-- \(utcText(now)): \(counted(source.packets, "packet")), \(counted(source.tcpSegments, "TCP segment")), "
             + "\(counted(pipeline.withTracker { $0.trackedFlows }, "connection")) tracked, dropped \(grouped(source.dropped ?? 0)) "
-            + "by libpcap and \(grouped(source.interfaceDropped ?? 0)) by the interface\n"
+            + "by libpcap and \(grouped(source.interfaceDropped ?? 0)) by the interface"
+            + (scanned.map { ", kernel scan \(durationText($0))" } ?? "") + "\n"
         if stuck.groups.isEmpty {
-            out += "No endpoint in CLOSE_WAIT for \(durationText(stuck.closeWaitThreshold)) or more.\n\n"
+            if stuck.closeWaitBelowThreshold.isEmpty {
+                out += "No endpoint in CLOSE_WAIT for \(durationText(stuck.closeWaitThreshold)) or more so far.\n\n"
+            } else {
+                out += TextReport.ongoingReport.belowThresholdLines(stuck)
+            }
         } else {
-            out += TextReport().findingsSection(stuck)
+            out += TextReport.ongoingReport.findingsSection(stuck)
         }
+        out += TextReport.ongoingReport.hostLines(stuck)
         return out
+    }
+
+    /// The report at the start: the sockets already stuck in CLOSE_WAIT (kernel), grouped.
+    func startReport(_ result: AnalysisResult, scanned: Nanoseconds?) -> String {
+        let start = result.source.start ?? LiveSource.now()
+        var out = "-- \(utcText(start)): at the start"
+        if let scanned { out += " (kernel scan \(durationText(scanned)))" }
+        out += ": "
+        if result.kernelSockets.isEmpty {
+            out += result.host?.failure == nil ? "no socket in CLOSE_WAIT that the capture would see.\n\n"
+                : "the kernel's socket table could not be read.\n\n"
+        } else {
+            out += "\(counted(result.kernelSockets.count, "socket")) already in CLOSE_WAIT\n"
+            out += TextReport.ongoingReport.findingsSection(result)
+        }
+        return out + TextReport.ongoingReport.hostLines(result)
+    }
+
+    /// Reads the kernel's socket tables (through the helper when root was dropped) and applies
+    /// them to `result`; returns how long the scan took, nil when it failed (noted on the result).
+    func applyHost(_ host: inout HostView, to result: inout AnalysisResult, attribution: Attribution,
+                   pipeline: Pipeline) -> Nanoseconds? {
+        let began = LiveSource.now()
+        do {
+            let scan = try attribution.kernelScan()
+            let took = LiveSource.now() - began
+            let tracked = pipeline.withTracker { $0.trackedEndpoints() }
+            host.apply(scan, to: &result, tracked: tracked)
+            return took
+        } catch {
+            HostView.noteFailure(error, on: &result)
+            return nil
+        }
     }
 
     func updateCounters(_ pipeline: Pipeline, _ capture: LiveSource) {
@@ -314,6 +385,13 @@ enum Attribution {
     case off
     case inProcess
     case helper(AttributionHelper)
+
+    /// The kernel's CLOSE_WAIT and LISTEN sockets of every namespace, with owners: from the
+    /// root helper when there is one (else, or when it is gone, read here).
+    func kernelScan() throws -> KernelScan {
+        if case .helper(let helper) = self, let scan = try helper.reportScan() { return scan }
+        return try KernelSocketTable.readForReport()
+    }
 
     /// Names the processes behind the close-wait findings of `result`; returns the stuck
     /// sockets found whose holder could not be read, by uid.
