@@ -3,9 +3,28 @@ import FinscopeWire
 /// kind (§3) and findings (§4).
 extension FlowState {
     /// The flow's report as of `end`: why and when it left the table (or the capture's end).
-    func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable) -> FlowReport {
-        let clientSteps = transitions(of: clientSide, peer: serverSide, role: .client)
-        let serverSteps = transitions(of: serverSide, peer: clientSide, role: .server)
+    /// `detail`: also the transitions and what the connection carried (reports that are kept
+    /// or streamed); a report only counted in the tally skips them, which keeps the end of a
+    /// flow in text mode cheap.
+    func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable, detail: Bool = true) -> FlowReport {
+        // At most six steps a side (ESTABLISHED, FIN_WAIT_1, CLOSING, TIME_WAIT, CLOSED): on the stack.
+        withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: 2 * Self.maximumSteps) { buffer in
+            let clientCount = walk(of: clientSide, peer: serverSide, role: .client,
+                                   into: UnsafeMutableBufferPointer(rebasing: buffer[0..<Self.maximumSteps]))
+            let serverCount = walk(of: serverSide, peer: clientSide, role: .server,
+                                   into: UnsafeMutableBufferPointer(rebasing: buffer[Self.maximumSteps...]))
+            let clientSteps = buffer[0..<clientCount]
+            let serverSteps = buffer[Self.maximumSteps..<(Self.maximumSteps + serverCount)]
+            return report(end: end, threshold: threshold, hints: hints, detail: detail,
+                          clientSteps: clientSteps, serverSteps: serverSteps)
+        }
+    }
+
+    static let maximumSteps = 6
+
+    private func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable, detail: Bool,
+                        clientSteps: Slice<UnsafeMutableBufferPointer<StateTransition>>,
+                        serverSteps: Slice<UnsafeMutableBufferPointer<StateTransition>>) -> FlowReport {
         let clientPath = clientSteps.map(\.state)
         let serverPath = serverSteps.map(\.state)
         let (close, threeWay) = closeKind(clientPath: clientPath, serverPath: serverPath)
@@ -23,8 +42,8 @@ extension FlowState {
             serverEndpoint: endpointReport(serverSide, peer: clientSide, path: serverPath),
             ignoredResets: Int(pair.ignoredResets), findings: findings,
             segments: Int(clientSide.sent) + Int(serverSide.sent),
-            transitions: Array(clientSteps.dropFirst() + serverSteps.dropFirst()),
-            end: end, app: hints.hint(app), clientPayloadCut: app.clientPayloadCut)
+            transitions: detail ? Array(clientSteps.dropFirst()) + Array(serverSteps.dropFirst()) : [],
+            end: end, app: detail ? hints.hint(app) : nil, clientPayloadCut: app.clientPayloadCut)
     }
 
     private func endpointReport(_ side: EndpointState, peer: EndpointState, path: [TCPState]) -> EndpointReport {
@@ -38,14 +57,23 @@ extension FlowState {
     /// segment that caused it: the one derivation that the path, the ladder and the HTML
     /// timeline all read. The first step is where the capture found the endpoint (no cause).
     func transitions(of side: EndpointState, peer: EndpointState, role: Role) -> [StateTransition] {
-        var steps: [StateTransition] = []
+        withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: Self.maximumSteps) { buffer in
+            Array(buffer[0..<walk(of: side, peer: peer, role: role, into: buffer)])
+        }
+    }
+
+    /// Writes the steps into `steps` (room for `maximumSteps`); returns how many.
+    private func walk(of side: EndpointState, peer: EndpointState, role: Role,
+                      into steps: UnsafeMutableBufferPointer<StateTransition>) -> Int {
+        var count = 0
         func step(_ state: TCPState, _ sender: Role, _ mark: SegmentMark?) {
             // No state is entered before the one it leaves: the peer's FIN that an active
             // closer received may have been captured before the closer's own FIN (a
             // simultaneous close seen near the peer), and CLOSING then starts at FIN_WAIT_1.
-            let time = max(mark?.time ?? firstSeen, steps.last?.time ?? .min)
-            steps.append(StateTransition(endpoint: role, state: state, time: time,
-                                         cause: mark.map { SegmentRef(sender: sender, index: $0.index) }))
+            let time = max(mark?.time ?? firstSeen, count > 0 ? steps[count - 1].time : .min)
+            (steps.baseAddress! + count).initialize(to: StateTransition(
+                endpoint: role, state: state, time: time, cause: mark.map { SegmentRef(sender: sender, index: $0.index) }))
+            count += 1
         }
         let received = side.receivedPeerFinIndex.map { SegmentMark(index: $0, time: side.receivedPeerFinTime) }
         let peerAck = peer.ackedPeerFin
@@ -82,10 +110,10 @@ extension FlowState {
                 }
             }
         }
-        if let reset = pair.resetTime, let by = pair.resetBy, steps.last?.state != .closed {
+        if let reset = pair.resetTime, let by = pair.resetBy, count == 0 || steps[count - 1].state != .closed {
             step(.closed, by, SegmentMark(index: pair.resetIndex, time: reset))
         }
-        return steps
+        return count
     }
 
     /// SPEC §3. FINs sent after an accepted RST were never recorded, so "both FINs" here

@@ -69,8 +69,17 @@ public struct FlowTracker: ~Copyable {
     /// Reports of flows that left the table, and counts over every flow.
     private var finished: [FlowReport] = []
     private var finishedTally = FlowTally()
-    /// Counts over the flows that have left the table (their close kind is final).
-    public var finishedFlows: FlowTally { finishedTally }
+    /// Counts over the flows whose close kind is final: those that left the table, and those
+    /// still in it that are completely closed (both FINs acknowledged, or an accepted RST:
+    /// nothing but `resetAt` can change). Costs one report per tracked closed flow.
+    public var finishedFlows: FlowTally {
+        var tally = finishedTally
+        for slot in 0..<slots.count where slots[slot].id != 0 && slots[slot].isClosed {
+            tally.add(slots[slot].report(end: FlowEnd(reason: .captureEnd, at: slots[slot].pair.lastSeen),
+                                         threshold: configuration.closeWaitThreshold, hints: slots.hints, detail: false))
+        }
+        return tally
+    }
     /// Segments decoded, duplicates included.
     public private(set) var segments = 0
     public private(set) var duplicates = 0
@@ -144,10 +153,20 @@ public struct FlowTracker: ~Copyable {
         }
     }
 
+    /// The flow's report, in detail when it will be kept or streamed (every flow, or one with
+    /// a finding); a report that is only counted skips the transitions and hints.
+    private func detailedReport(_ slot: Int, end: FlowEnd) -> FlowReport {
+        let everyFlow = configuration.retainAllFlows || finishedHandler != nil
+        let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints,
+                                        detail: everyFlow)
+        if everyFlow || report.findings.isEmpty { return report }
+        return slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints)
+    }
+
     /// Reports the flow in `slot` and frees the slot.
     private mutating func finish(slot: Int, end: FlowEnd) {
         guard slots[slot].id != 0 else { return }
-        let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints)
+        let report = detailedReport(slot, end: end)
         finishedTally.add(report)
         finishedHandler?(report)
         if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
@@ -230,8 +249,7 @@ public struct FlowTracker: ~Copyable {
         var tally = finishedTally
         var flows = finished
         for slot in 0..<slots.count where slots[slot].id != 0 {
-            let report = slots[slot].report(end: FlowEnd(reason: .captureEnd, at: captureEnd),
-                                            threshold: configuration.closeWaitThreshold, hints: slots.hints)
+            let report = detailedReport(slot, end: FlowEnd(reason: .captureEnd, at: captureEnd))
             tally.add(report)
             if configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
         }
@@ -257,7 +275,8 @@ extension FlowTracker {
     public func closeWaitBelowThreshold(captureEnd: Nanoseconds) -> [Nanoseconds] {
         var out: [Nanoseconds] = []
         for slot in 0..<slots.count where slots[slot].id != 0 && slots[slot].holdsCloseWait {
-            let report = slots[slot].report(end: FlowEnd(reason: .captureEnd, at: captureEnd), threshold: 0, hints: slots.hints)
+            let report = slots[slot].report(end: FlowEnd(reason: .captureEnd, at: captureEnd), threshold: 0,
+                                            hints: slots.hints, detail: false)
             for finding in report.findings where finding.kind == .closeWait && finding.duration < configuration.closeWaitThreshold {
                 out.append(finding.duration)
             }
