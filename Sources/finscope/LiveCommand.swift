@@ -61,6 +61,11 @@ struct Live: ParsableCommand {
     /// `--filter`, or the words after the options, or `tcp`.
     var filter: String { filterOption ?? (expression.isEmpty ? "tcp" : expression.joined(separator: " ")) }
 
+    @Option(name: [.customShort("s"), .customLong("snaplen")], help: ArgumentHelp(
+        "Bytes kept of each packet, as tcpdump -s: the default 512 holds every header and the request line, Host and User-Agent (the code path); 128 for headers only.",
+        valueName: "bytes"))
+    var snapLength: Int32 = 512
+
     @Option(name: [.customShort("c"), .customLong("count")], help: ArgumentHelp("Stop after this many packets (those the filter passed), as tcpdump -c does.", valueName: "count"))
     var count: Int?
 
@@ -127,6 +132,9 @@ struct Live: ParsableCommand {
         try reportEveryOption.check("--report-every", zeroAllowed: true, zeroMeans: "no reports while capturing")
         try idleTimeoutOption.check("--idle-timeout")
         try durationOption?.check("--duration")
+        guard snapLength >= 96, snapLength <= 262_144 else {
+            throw ValidationError("-s/--snaplen must be from 96 (every header) to 262144 bytes: got \(snapLength)")
+        }
         if let count, count < 1 { throw ValidationError("-c must be at least 1 packet: got \(count)") }
         guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1: got \(maxFlows)") }
         guard metricsMaxGroups >= 1 else { throw ValidationError("--metrics-max-groups must be at least 1: got \(metricsMaxGroups)") }
@@ -149,7 +157,9 @@ struct Live: ParsableCommand {
         let capture: LiveSource
         do {
             if interfaceOption == nil { printError("finscope: no -i given: capturing on any (every interface)") }
-            capture = try LiveSource(options: LiveSource.Options(interface: interface, filter: filter, maxPackets: count))
+            var options = LiveSource.Options(interface: interface, filter: filter, maxPackets: count)
+            options.snapLength = snapLength
+            capture = try LiveSource(options: options)
         } catch {
             printError("finscope: error: \(error)")
             throw ExitCode(2)
