@@ -34,7 +34,7 @@ extension FlowState {
             let (side, peer) = role == .client ? (clientSide, serverSide) : (serverSide, clientSide)
             findings += Self.findings(of: side, peer: peer, role: role, pair: pair, end: end.at, threshold: threshold)
         }
-        return FlowReport(
+        var report = FlowReport(
             id: id, client: client, server: server, roles: roles,
             firstSeen: firstSeen, lastSeen: pair.lastSeen,
             close: close, threeWay: threeWay, resetBy: pair.resetBy,
@@ -43,7 +43,9 @@ extension FlowState {
             ignoredResets: Int(pair.ignoredResets), findings: findings,
             segments: Int(clientSide.sent) + Int(serverSide.sent),
             transitions: detail ? Array(clientSteps.dropFirst()) + Array(serverSteps.dropFirst()) : [],
-            end: end, app: detail ? hints.hint(app) : nil, clientPayloadCut: app.clientPayloadCut)
+            end: end, clientPayloadCut: app.clientPayloadCut)
+        if detail { report.app = hints.hint(app) }
+        return report
     }
 
     private func endpointReport(_ side: EndpointState, peer: EndpointState, path: [TCPState]) -> EndpointReport {

@@ -72,7 +72,13 @@ public struct FlowReport: Sendable, Equatable {
     /// Why and when the flow stopped being followed.
     public var end: FlowEnd
     /// What the connection carried (SPEC §8), nil when nothing was recognised.
-    public var app: AppHint? = nil
+    public var app: AppHint? {
+        get { appBox?.hint }
+        set { appBox = newValue.map(AppHintBox.init) }
+    }
+    /// Out of line: an `AppHint` holds five optional strings (~120 bytes), and `--json` keeps
+    /// every flow's report; most flows have none, and a reference is 8 bytes.
+    var appBox: AppHintBox? = nil
     /// The snapshot length cut the client's first payload segment (the code path may be
     /// missing for that reason).
     public var clientPayloadCut = false
@@ -156,6 +162,13 @@ public struct FlowTally: Sendable, Equatable {
     public func count(_ kind: CloseKind) -> Int { close[CloseKind.allCases.firstIndex(of: kind)!] }
     public func threeWayCount(_ kind: CloseKind) -> Int { threeWay[CloseKind.allCases.firstIndex(of: kind)!] }
     public func count(_ kind: FindingKind) -> Int { findings[FindingKind.allCases.firstIndex(of: kind)!] }
+}
+
+/// The box behind `FlowReport.app`.
+final class AppHintBox: Sendable, Equatable {
+    let hint: AppHint
+    init(_ hint: AppHint) { self.hint = hint }
+    static func == (a: AppHintBox, b: AppHintBox) -> Bool { a.hint == b.hint }
 }
 
 /// What a connection carried, from its first payload bytes (SPEC §8). Fields the capture's
