@@ -64,7 +64,7 @@ struct KernelSocketTableTests {
     func stateFilter() throws {
         let server = try LoopbackServer()
         defer { server.close() }
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { Glibc.close(client) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

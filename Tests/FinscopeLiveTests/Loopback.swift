@@ -18,7 +18,7 @@ final class LoopbackServer {
     static let response = Array("200 OK\n".utf8)
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketFailure("socket") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -50,7 +50,7 @@ final class LoopbackServer {
     /// reads to EOF (its kernel acknowledges the FIN). Returns the client socket, now in
     /// CLOSE_WAIT until the caller closes it.
     func exchange() throws -> (fd: Int32, port: UInt16) {
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard client >= 0 else { throw SocketFailure("socket") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -60,7 +60,10 @@ final class LoopbackServer {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { Glibc.close(client); throw SocketFailure("connect") }
+        // Close-on-exec, like every socket the tests make: a child that another test spawns
+        // meanwhile must not inherit it, or closing it here would send no FIN.
         let accepted = accept(fd, nil, nil)
+        if accepted >= 0 { _ = fcntl(accepted, F_SETFD, FD_CLOEXEC) }
         guard accepted >= 0 else { Glibc.close(client); throw SocketFailure("accept") }
         do {
             try sendAll(client, Self.request)

@@ -19,7 +19,7 @@ public struct HTTPGetFailure: Error, CustomStringConvertible {
 
 /// A connected TCP socket to 127.0.0.1:`port` (throws after `timeout` seconds).
 public func connectLoopback(port: UInt16, timeout: Double = 5) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw HTTPGetFailure(description: "socket: errno \(errno)") }
     var time = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
@@ -83,7 +83,7 @@ public func httpGet(port: UInt16, path: String, accept: String? = nil, timeout: 
 
 /// A TCP port on 127.0.0.1 free a moment ago (bound to port 0, then released).
 public func freeLoopbackPort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw HTTPGetFailure(description: "socket: errno \(errno)") }
     defer { close(fd) }
     var address = sockaddr_in()
