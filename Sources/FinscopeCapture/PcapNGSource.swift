@@ -118,14 +118,24 @@ public final class PcapNGSource: FrameSource {
     /// inside the block (libpcap refuses the file otherwise).
     private func sectionHeaderProblem(length: Int, present: Bool) -> String? {
         guard length >= 28, length % 4 == 0, present else { return "its length \(length) is impossible" }
-        var option = 24
-        let end = length - 4
+        if let code = walkOptions(from: 24, to: length - 4, { _, _, _ in }) { return "option \(code) runs past the block" }
+        return nil
+    }
+
+    /// Walks a block's options from `start` to `end` (offsets in the block), calling `body`
+    /// with each option's code, where its value starts and its length, up to opt_endofopt.
+    /// Returns the code of an option that runs past `end` (the walk stops there), else nil.
+    @discardableResult
+    private func walkOptions(from start: Int, to end: Int,
+                             _ body: (_ code: UInt16, _ value: Int, _ length: Int) -> Void) -> UInt16? {
+        var option = start
         while option + 4 <= end {
             let code = u16(option)
-            let size = Int(u16(option + 2))
+            let length = Int(u16(option + 2))
             if code == 0 { return nil }
-            guard option + 4 + size <= end else { return "option \(code) runs past the block" }
-            option += 4 + (size + 3) / 4 * 4
+            guard option + 4 + length <= end else { return code }
+            body(code, option + 4, length)
+            option += 4 + (length + 3) / 4 * 4
         }
         return nil
     }
@@ -266,21 +276,13 @@ public final class PcapNGSource: FrameSource {
     private func noteStatistics(body: Int, bodyLength: Int) {
         let interfaceID = Int(u32(body))
         guard interfaceID < interfaces.count else { return }
-        var option = body + 12
-        let end = body + bodyLength
-        while option + 4 <= end {
-            let code = u16(option)
-            let length = Int(u16(option + 2))
-            if code == 0 { break }
-            guard option + 4 + length <= end else { break }
-            if code == 3, length == 8 {
-                let stamp = UInt64(u32(option + 4)) << 32 | UInt64(u32(option + 8))
-                let interface = interfaces[interfaceID]
-                let time = FrameTime.nanoseconds(units: stamp, unitsPerSecond: interface.unitsPerSecond,
-                                                 offsetSeconds: interface.offsetSeconds)
-                if stoppedAt == nil || time > stoppedAt! { stoppedAt = time }
-            }
-            option += 4 + (length + 3) / 4 * 4
+        let interface = interfaces[interfaceID]
+        walkOptions(from: body + 12, to: body + bodyLength) { code, value, length in
+            guard code == 3, length == 8 else { return }
+            let stamp = UInt64(u32(value)) << 32 | UInt64(u32(value + 4))
+            let time = FrameTime.nanoseconds(units: stamp, unitsPerSecond: interface.unitsPerSecond,
+                                             offsetSeconds: interface.offsetSeconds)
+            if stoppedAt == nil || time > stoppedAt! { stoppedAt = time }
         }
     }
 
@@ -289,24 +291,17 @@ public final class PcapNGSource: FrameSource {
         let snapLength = Int(u32(body + 4))
         var unitsPerSecond: UInt64 = 1_000_000
         var offsetSeconds: Int64 = 0
-        var option = body + 8
-        let end = body + bodyLength
-        while option + 4 <= end {
-            let code = u16(option)
-            let length = Int(u16(option + 2))
-            if code == 0 { break }
-            guard option + 4 + length <= end else { break }
+        walkOptions(from: body + 8, to: body + bodyLength) { code, value, length in
             if code == 9, length >= 1 {  // if_tsresol
-                let value = block.load(fromByteOffset: option + 4, as: UInt8.self)
-                let exponent = UInt64(value & 0x7f)
-                if exponent <= 18 || (value & 0x80 != 0 && exponent < 64) {
-                    unitsPerSecond = value & 0x80 != 0 ? 1 << exponent : (0..<exponent).reduce(1) { r, _ in r * 10 }
+                let resolution = block.load(fromByteOffset: value, as: UInt8.self)
+                let exponent = UInt64(resolution & 0x7f)
+                if exponent <= 18 || (resolution & 0x80 != 0 && exponent < 64) {
+                    unitsPerSecond = resolution & 0x80 != 0 ? 1 << exponent : (0..<exponent).reduce(1) { r, _ in r * 10 }
                 }
             } else if code == 14, length >= 8 {  // if_tsoffset
-                offsetSeconds = Int64(bitPattern: UInt64(u32(option + 4)) | UInt64(u32(option + 8)) << 32)
-                if bigEndian { offsetSeconds = Int64(bitPattern: UInt64(u32(option + 4)) << 32 | UInt64(u32(option + 8))) }
+                offsetSeconds = bigEndian ? Int64(bitPattern: UInt64(u32(value)) << 32 | UInt64(u32(value + 4)))
+                    : Int64(bitPattern: UInt64(u32(value)) | UInt64(u32(value + 4)) << 32)
             }
-            option += 4 + (length + 3) / 4 * 4
         }
         var filter: BPFProgram?
         if let expression = filterExpression {
