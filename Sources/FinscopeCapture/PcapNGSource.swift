@@ -1,5 +1,4 @@
 import CPcap
-import FinscopeFlows
 import FinscopeWire
 import Foundation
 
