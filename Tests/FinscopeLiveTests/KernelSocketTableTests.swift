@@ -284,13 +284,4 @@ struct KernelSocketTableTests {
 }
 
 /// The built `finscope` executable, beside the test bundle in the build products folder.
-let finscopeExecutable: String = {
-    var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = folder.appendingPathComponent("finscope")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
-        folder = folder.deletingLastPathComponent()
-    }
-    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/finscope").path
-}()
+let finscopeExecutable: String = finscopeBinary
