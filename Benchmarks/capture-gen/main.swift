@@ -3,7 +3,7 @@
 //
 //   capture-gen --packets N --flows M --concurrent K --seed S [--snaplen L] -o FILE
 //               [--expected FILE.json] [--leak-percent P] [--open-percent P] [--slow-percent P]
-//               [--duration SECONDS]
+//               [--duration SECONDS] [--response-max BYTES]
 //
 // Model: K connections are open at any moment (a min-heap of their next segment times);
 // when one finishes, the next of the M flows starts. Each flow: handshake (SYN with MSS and
@@ -21,6 +21,9 @@
 // each flow is given a lifetime of about SECONDS x K / M (uniform in 0.5-1.5x that), spent
 // as idle time before its request(s) and before its close, so K flows stay open at once and
 // M / SECONDS flows start per second. Without it the output is unchanged (same random draws).
+// `--response-max BYTES` (default 65536) caps the log-uniform response size: with a small cap
+// a file of many concurrent flows (Scripts/bench's flows file) stays small on disk. The draws
+// are the same, so the default leaves every file as it was.
 //
 // Frames are Ethernet + IPv4/IPv6 + TCP, written through one reusable 8 MiB buffer (no
 // per-packet allocation). Microsecond pcap, little-endian. Payloads are zeros behind an
@@ -48,6 +51,7 @@ struct Options {
     var openPercent = 3.0
     var slowPercent = 2.0
     var duration = 0.0  // seconds; 0: the flows' natural timings
+    var responseMax = 65_536  // bytes; responses are log-uniform in 1 KiB...this
 }
 
 func printError(_ message: String) {
@@ -90,11 +94,12 @@ func parseOptions() -> Options {
         case "--duration":
             guard let seconds = Double(value(argument)), seconds >= 0 else { fail("--duration: seconds, at least 0") }
             options.duration = seconds
+        case "--response-max": options.responseMax = int(argument)
         case "-h", "--help":
             print("""
                 usage: capture-gen --packets N --flows M --concurrent K --seed S [--snaplen L] -o FILE
                                    [--expected FILE.json] [--leak-percent P (3)] [--open-percent P (3)] [--slow-percent P (2)]
-                                   [--duration SECONDS (0: natural timings)]
+                                   [--duration SECONDS (0: natural timings)] [--response-max BYTES (65536)]
                 """)
             exit(0)
         default: fail("unknown argument \(argument)")
@@ -103,6 +108,7 @@ func parseOptions() -> Options {
     if options.output.isEmpty { fail("-o FILE is required") }
     if options.flows < 1 || options.concurrent < 1 { fail("--flows and --concurrent must be at least 1") }
     if options.snaplen != 0 && options.snaplen < 96 { fail("--snaplen must be 0 (full) or at least 96") }
+    if options.responseMax < 1_024 { fail("--response-max must be at least 1024") }
     return options
 }
 
@@ -472,7 +478,7 @@ struct Generator {
             let length = random.range(200, 800)
             emit(f, fromClient: true, flags: PSH | ACK, payload: length, time: now)
             f.cseq &+= UInt32(length)
-            f.responseLeft = Int32(random.logUniform(1_024, 65_536))
+            f.responseLeft = Int32(random.logUniform(1_024, Double(options.responseMax)))
             f.unacked = 0
             f.exchangesLeft -= 1
             if f.close == .halfCloseClientFirst && f.exchangesLeft == 0 {
