@@ -64,12 +64,13 @@ public final class Pipeline {
             return
         }
         let bytes = frame.pointee.bytes
-        switch FrameDecoder.decode(bytes, wireLength: frame.pointee.wireLength, link: link) {
-        case .segment(let segment):
-            state.pointee.tracker.process(segment, at: time, payload: Self.payload(of: segment, in: bytes))
-        case .skipped(let reason):
+        // Decoded in place into this frame's storage, then handed to the tracker by address.
+        var segment = TCPSegment()
+        if let reason = FrameDecoder.decode(bytes, wireLength: frame.pointee.wireLength, link: link, into: &segment) {
             state.pointee.source.skipped[reason.rawValue] += 1
+            return
         }
+        state.pointee.tracker.process(segment, at: time, payload: Self.payload(of: segment, in: bytes))
     }
 
     /// The captured part of a segment's payload (empty when the snapshot cut it all).
