@@ -23,12 +23,26 @@ public enum FrameDecoder {
     }
 
     /// The per-frame form: decodes into the caller's `segment` (every field written when
-    /// it returns nil, some when it returns the reason for a skip), so
-    /// the segment is never built in one place and copied to another.
+    /// it returns nil, some when it returns the reason for a skip), so the segment is
+    /// never built in one place and copied to another. Inlinable: the caller's loop jumps
+    /// straight to the link type's function.
+    @inlinable @inline(__always)
     public static func decode(_ frame: UnsafeRawBufferPointer, wireLength: Int, link: LinkKind,
                               into segment: inout TCPSegment) -> SkipReason? {
         let wire = max(wireLength, frame.count)
         let origin = Int(bitPattern: frame.baseAddress)
+        switch link {
+        case .ethernet: return decodeEthernet(frame, wire: wire, origin: origin, into: &segment)
+        case .linuxCooked: return decodeLinuxCooked(frame, wire: wire, origin: origin, into: &segment)
+        case .linuxCooked2: return decodeLinuxCooked2(frame, wire: wire, origin: origin, into: &segment)
+        default: return decodeOther(frame, wire: wire, origin: origin, link: link, into: &segment)
+        }
+    }
+
+    /// Every link type but the three most captured.
+    @usableFromInline
+    static func decodeOther(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int, link: LinkKind,
+                            into segment: inout TCPSegment) -> SkipReason? {
         switch link {
         case .ethernet:
             return decodeEthernet(frame, wire: wire, origin: origin, into: &segment)
@@ -83,23 +97,23 @@ public enum FrameDecoder {
         }
     }
 
-    // One function per link type on the hot path: `decode` stays a jump table and each
-    // of these writes its outcome straight into the caller's result.
-    @inline(never)
+    // One function per link type on the hot path: `decode`, inlined into the caller, picks
+    // one, and each writes its outcome straight into the caller's segment.
+    @usableFromInline @inline(never)
     static func decodeEthernet(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int, into segment: inout TCPSegment) -> SkipReason? {
         if let problem = EthernetHeaderView.check(frame) { return problem.skipReason }
         let ethernet = EthernetHeaderView(checked: frame)
         return decodeEtherType(ethernet.etherType, frame, offset: EthernetHeaderView.length, wire: wire, origin: origin, into: &segment)
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     static func decodeLinuxCooked(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int, into segment: inout TCPSegment) -> SkipReason? {
         if let problem = LinuxCookedHeaderView.check(frame) { return problem.skipReason }
         let cooked = LinuxCookedHeaderView(checked: frame)
         return decodeEtherType(cooked.protocolType, frame, offset: LinuxCookedHeaderView.length, wire: wire, origin: origin, into: &segment)
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     static func decodeLinuxCooked2(_ frame: UnsafeRawBufferPointer, wire: Int, origin: Int, into segment: inout TCPSegment) -> SkipReason? {
         if let problem = LinuxCooked2HeaderView.check(frame) { return problem.skipReason }
         let cooked = LinuxCooked2HeaderView(checked: frame)
