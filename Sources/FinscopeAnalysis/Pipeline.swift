@@ -69,7 +69,7 @@ public final class Pipeline {
     static let liveCallback: pcap_handler = { user, header, data in
         guard let user, let header, let data else { return }
         let loop = UnsafeMutableRawPointer(user).assumingMemoryBound(to: LiveSource.Loop.self)
-        guard let time = LiveSource.admit(loop, header, data) else { return }
+        guard let time = loop.pointee.admit(header, data) else { return }
         handle(UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)), wireLength: Int(header.pointee.len),
                time: time, link: loop.pointee.link, matches: true, state: loop.pointee.sink.assumingMemoryBound(to: State.self))
     }

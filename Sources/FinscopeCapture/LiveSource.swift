@@ -155,7 +155,7 @@ public final class LiveSource: @unchecked Sendable {
 
     /// The same loop with the consumer's own libpcap callback (the fast path, as for files:
     /// no `Frame`, no indirect call per frame). `callback` receives a pointer to a `Loop` as
-    /// its `user` argument and starts with `LiveSource.admit`.
+    /// its `user` argument and starts with `Loop.admit`.
     public func run(sink: UnsafeMutableRawPointer, callback: pcap_handler, deadline: Nanoseconds?,
                     interval: Nanoseconds?, tick: (Nanoseconds) -> Void) -> Nanoseconds {
         run(sink: sink, handler: nil, callback: callback, deadline: deadline, interval: interval, tick: tick)
@@ -234,40 +234,60 @@ public final class LiveSource: @unchecked Sendable {
         public let sink: UnsafeMutableRawPointer
         let handler: FrameHandler?
         public let link: LinkKind
-        let nano: Bool
+        @usableFromInline let nano: Bool
         let dumper: OpaquePointer?
-        /// Frames still to analyze (`maxPackets`); at 0 the loop stops and later frames are left out.
-        var packetsLeft: Int
         let pcapng: UnsafeMutablePointer<FILE>?
+        /// A `-w` file is written (`dumper` or `pcapng`).
+        @usableFromInline let records: Bool
+        /// Frames still to analyze (`maxPackets`); at 0 the loop stops and later frames are left out.
+        @usableFromInline var packetsLeft: Int
         /// Set when the loop stops: frames stamped later are not analyzed.
-        var stopTime = Nanoseconds.max
-        var pastStop = false
-    }
+        @usableFromInline var stopTime = Nanoseconds.max
+        @usableFromInline var pastStop = false
 
-    /// A callback's first step: the frame's time when it is to be analyzed (counted against
-    /// `maxPackets`, written to the `-w` file), nil when it came after the stop.
-    @inline(__always)
-    public static func admit(_ loop: UnsafeMutablePointer<Loop>, _ header: UnsafePointer<pcap_pkthdr>,
-                             _ data: UnsafePointer<UInt8>) -> Nanoseconds? {
-        let time = FrameTime.nanoseconds(header.pointee.ts, nanosecondPrecision: loop.pointee.nano)
-        if time > loop.pointee.stopTime || loop.pointee.packetsLeft == 0 {
-            loop.pointee.pastStop = true
-            return nil
+        init(sink: UnsafeMutableRawPointer, handler: FrameHandler?, link: LinkKind, nano: Bool, dumper: OpaquePointer?,
+             packetsLeft: Int, pcapng: UnsafeMutablePointer<FILE>?) {
+            self.sink = sink
+            self.handler = handler
+            self.link = link
+            self.nano = nano
+            self.dumper = dumper
+            self.pcapng = pcapng
+            records = dumper != nil || pcapng != nil
+            self.packetsLeft = packetsLeft
         }
-        loop.pointee.packetsLeft -= 1
-        if let dumper = loop.pointee.dumper {
-            pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
-        } else if let file = loop.pointee.pcapng {
-            PcapNGWriter.writePacket(file, time: time, captured: header.pointee.caplen, original: header.pointee.len, data: data)
+
+        /// A callback's first step: the frame's time when it is to be analyzed (counted against
+        /// `maxPackets`, written to the `-w` file), nil when it came after the stop. Inlined
+        /// into the consumer's callback.
+        @inlinable @inline(__always)
+        public mutating func admit(_ header: UnsafePointer<pcap_pkthdr>, _ data: UnsafePointer<UInt8>) -> Nanoseconds? {
+            let time = FrameTime.nanoseconds(header.pointee.ts, nanosecondPrecision: nano)
+            if time > stopTime || packetsLeft == 0 {
+                pastStop = true
+                return nil
+            }
+            packetsLeft -= 1
+            if records { record(header, data, time: time) }
+            return time
         }
-        return time
+
+        /// Writes the frame to the `-w` file.
+        @usableFromInline
+        func record(_ header: UnsafePointer<pcap_pkthdr>, _ data: UnsafePointer<UInt8>, time: Nanoseconds) {
+            if let dumper {
+                pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
+            } else if let pcapng {
+                PcapNGWriter.writePacket(pcapng, time: time, captured: header.pointee.caplen, original: header.pointee.len, data: data)
+            }
+        }
     }
 
     /// The `FrameHandler` form's callback.
     private static let callback: pcap_handler = { user, header, data in
         guard let user, let header, let data else { return }
         let loop = UnsafeMutableRawPointer(user).assumingMemoryBound(to: Loop.self)
-        guard let time = admit(loop, header, data), let handler = loop.pointee.handler else { return }
+        guard let time = loop.pointee.admit(header, data), let handler = loop.pointee.handler else { return }
         var frame = Frame(bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
                           wireLength: Int(header.pointee.len), time: time, link: loop.pointee.link)
         withUnsafePointer(to: &frame) { handler(loop.pointee.sink, UnsafeRawPointer($0)) }
