@@ -11,6 +11,12 @@ import PackageDescription
 //   FinscopeHost      the host's own view: sockets and their owners (Findings)
 //   FinscopeReport    text, JSON, NDJSON, CSV, ladders, HTML (Findings)
 //   finscope          the command line
+// The per-packet path crosses Capture → Wire → Flows: in release builds their bodies are
+// made available to the modules that call them (cross-module optimization), so decoding,
+// flag tests and the tracker's small helpers inline into the loop instead of being calls.
+// Debug and sanitizer builds (Scripts/test) are left as they are.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "finscope",
     platforms: [.macOS(.v13)],
@@ -37,9 +43,9 @@ let package = Package(
         // over it (glibc's fopencookie) for libpcap.
         .target(name: "CFinscopeStream", dependencies: ["CZlib", "CZstd", "CLzma"],
                 linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd"), .linkedLibrary("lzma")]),
-        .target(name: "FinscopeWire"),
-        .target(name: "FinscopeCapture", dependencies: ["CPcap", "CFinscopeStream", "FinscopeWire"]),
-        .target(name: "FinscopeFlows", dependencies: ["FinscopeWire"]),
+        .target(name: "FinscopeWire", swiftSettings: hotPath),
+        .target(name: "FinscopeCapture", dependencies: ["CPcap", "CFinscopeStream", "FinscopeWire"], swiftSettings: hotPath),
+        .target(name: "FinscopeFlows", dependencies: ["FinscopeWire"], swiftSettings: hotPath),
         .target(name: "FinscopeFindings", dependencies: ["FinscopeFlows", "FinscopeWire"]),
         .target(name: "FinscopeAnalysis",
                 dependencies: ["CPcap", "FinscopeCapture", "FinscopeWire", "FinscopeFlows", "FinscopeFindings"]),

@@ -1,11 +1,13 @@
+import CPcap
 import FinscopeCapture
 import FinscopeFindings
 import FinscopeFlows
 import FinscopeWire
 
 /// Where every captured frame goes: count it, decode it in place, and hand the segment to
-/// the flow tracker. Every frame source (files, merged files, live) calls the same
-/// `Pipeline.frameHandler` with a pointer to the pipeline's state.
+/// the flow tracker. libpcap files and live capture call the pipeline's own libpcap
+/// callbacks (`fileCallback`, `liveCallback`); every other frame source calls
+/// `Pipeline.frameHandler`; all of them reach the same inlined `handle`.
 ///
 /// The tracker and the counts live in manually allocated storage rather than in stored
 /// properties: the per-frame path works on them through a pointer, so it pays neither the
@@ -47,29 +49,50 @@ public final class Pipeline {
 
     /// The per-frame entry point for every frame source.
     public static let frameHandler: FrameHandler = { sink, frame in
-        let state = sink.assumingMemoryBound(to: State.self)
-        handle(frame.assumingMemoryBound(to: Frame.self), state: state)
+        let frame = frame.assumingMemoryBound(to: Frame.self)
+        handle(frame.pointee.bytes, wireLength: frame.pointee.wireLength, time: frame.pointee.time,
+               link: frame.pointee.link, matches: frame.pointee.matches, state: sink.assumingMemoryBound(to: State.self))
+    }
+
+    /// libpcap's callback for a file (`PcapFileSource.dispatch(limit:sink:callback:)`): from
+    /// libpcap's header to the tracker in one function, with no `Frame` and no indirect call.
+    static let fileCallback: pcap_handler = { user, header, data in
+        guard let user, let header, let data else { return }
+        let loop = UnsafeRawPointer(user).assumingMemoryBound(to: PcapFileSource.Loop.self)
+        handle(UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)), wireLength: Int(header.pointee.len),
+               time: FrameTime.nanoseconds(header.pointee.ts, nanosecondPrecision: true), link: loop.pointee.link,
+               matches: loop.pointee.matches(header, data), state: loop.pointee.sink.assumingMemoryBound(to: State.self))
+    }
+
+    /// libpcap's callback for live capture: the same per-frame call as for files, after
+    /// the live loop's own step (stop time, packet limit, `-w` copy).
+    static let liveCallback: pcap_handler = { user, header, data in
+        guard let user, let header, let data else { return }
+        let loop = UnsafeMutableRawPointer(user).assumingMemoryBound(to: LiveSource.Loop.self)
+        guard let time = loop.pointee.admit(header, data) else { return }
+        handle(UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)), wireLength: Int(header.pointee.len),
+               time: time, link: loop.pointee.link, matches: true, state: loop.pointee.sink.assumingMemoryBound(to: State.self))
     }
 
     @inline(__always)
-    static func handle(_ frame: UnsafePointer<Frame>, state: UnsafeMutablePointer<State>) {
-        let time = frame.pointee.time
+    static func handle(_ bytes: UnsafeRawBufferPointer, wireLength: Int, time: Nanoseconds, link: LinkKind?,
+                       matches: Bool, state: UnsafeMutablePointer<State>) {
         state.pointee.source.noteTime(time)
         // A frame the BPF filter rejected is not analyzed and not counted, but the capture
         // still lasted until it (a connection stays stuck until the capture's end).
-        guard frame.pointee.matches else { return }
+        guard matches else { return }
         state.pointee.source.packets &+= 1
-        guard let link = frame.pointee.link else {
+        guard let link else {
             state.pointee.source.skipped[SkipReason.unsupported.rawValue] += 1
             return
         }
-        let bytes = frame.pointee.bytes
-        switch FrameDecoder.decode(bytes, wireLength: frame.pointee.wireLength, link: link) {
-        case .segment(let segment):
-            state.pointee.tracker.process(segment, at: time, payload: Self.payload(of: segment, in: bytes))
-        case .skipped(let reason):
+        // Decoded in place into this frame's storage, then handed to the tracker by address.
+        var segment = TCPSegment()
+        if let reason = FrameDecoder.decode(bytes, wireLength: wireLength, link: link, into: &segment) {
             state.pointee.source.skipped[reason.rawValue] += 1
+            return
         }
+        state.pointee.tracker.process(segment, at: time, payload: Self.payload(of: segment, in: bytes))
     }
 
     /// The captured part of a segment's payload (empty when the snapshot cut it all).
@@ -87,11 +110,23 @@ public final class Pipeline {
 
     /// Reads every frame of `source` (in batches when `progress` wants a word now and then).
     public func read(_ source: any FrameSource, progress: (() -> Void)? = nil) {
-        if let progress {
+        if let file = source.libpcapFile {
+            if let progress {
+                while file.dispatch(limit: 65_536, sink: sink, callback: Self.fileCallback) > 0 { progress() }
+            } else {
+                _ = file.dispatch(limit: -1, sink: sink, callback: Self.fileCallback)
+            }
+        } else if let progress {
             while source.dispatch(limit: 65_536, sink: sink, handler: Self.frameHandler) > 0 { progress() }
         } else {
             _ = source.dispatch(limit: -1, sink: sink, handler: Self.frameHandler)
         }
+    }
+
+    /// Runs a live capture into this pipeline (`LiveSource.run`), frames through `liveCallback`.
+    public func run(_ capture: LiveSource, deadline: Nanoseconds?, interval: Nanoseconds?,
+                    tick: (Nanoseconds) -> Void) -> Nanoseconds {
+        capture.run(sink: sink, callback: Self.liveCallback, deadline: deadline, interval: interval, tick: tick)
     }
 
     /// The analysis of everything handled so far, as of the latest frame time (or `end`).

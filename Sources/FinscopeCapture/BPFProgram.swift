@@ -5,7 +5,8 @@ import CPcap
 /// Offline, filters run per frame with `pcap_offline_filter` rather than being installed
 /// with `pcap_setfilter`, so that frames they reject still tell when the capture ended.
 public final class BPFProgram {
-    private let program: UnsafeMutablePointer<bpf_program>
+    /// Owned here; a dispatch loop may hold it unretained while the program lives.
+    let program: UnsafeMutablePointer<bpf_program>
 
     private init(program: UnsafeMutablePointer<bpf_program>) {
         self.program = program

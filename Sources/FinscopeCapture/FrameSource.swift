@@ -39,9 +39,14 @@ public protocol FrameSource: AnyObject {
     func next() -> Frame?
     /// Hands up to `limit` frames (all when negative) to `handler`; returns how many, 0 at the end.
     func dispatch(limit: Int, sink: UnsafeMutableRawPointer, handler: FrameHandler) -> Int
+    /// The libpcap file to read with the consumer's own callback
+    /// (`PcapFileSource.dispatch(limit:sink:callback:)`), when the frames come from one; nil otherwise.
+    var libpcapFile: PcapFileSource? { get }
 }
 
 extension FrameSource {
+    public var libpcapFile: PcapFileSource? { nil }
+
     /// The pull loop; libpcap files override it with `pcap_dispatch`.
     public func dispatch(limit: Int, sink: UnsafeMutableRawPointer, handler: FrameHandler) -> Int {
         var count = 0
@@ -91,6 +96,9 @@ public final class MergedFrames: FrameSource {
         handedOut = best
         return heads[best]
     }
+
+    /// A lone libpcap file, not yet read through `next()`, keeps libpcap's loop.
+    public var libpcapFile: PcapFileSource? { sources.count == 1 && heads.isEmpty ? sources[0].libpcapFile : nil }
 
     /// One source keeps its own fast loop; several are merged frame by frame.
     public func dispatch(limit: Int, sink: UnsafeMutableRawPointer, handler: FrameHandler) -> Int {

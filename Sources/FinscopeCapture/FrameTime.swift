@@ -7,18 +7,18 @@ import FinscopeWire
 /// cannot overflow: a pcapng stamp is 64 bits with a signed offset, and a damaged or
 /// hostile file can claim any time at all.
 public enum FrameTime {
-    /// The last second a frame time may hold.
-    public static let latestSecond: Int64 = 4_611_686_017
+    /// The last second a frame time may hold. (Computed, so inlined callers fold it.)
+    @inlinable public static var latestSecond: Int64 { 4_611_686_017 }
 
     /// A frame time from seconds and nanoseconds, clamped.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func nanoseconds(seconds: Int64, nanoseconds: Int64) -> Nanoseconds {
         min(max(seconds, 0), latestSecond) &* 1_000_000_000 &+ min(max(nanoseconds, 0), 999_999_999)
     }
 
     /// A libpcap header's time; `nanosecondPrecision` when the handle was opened with
     /// PCAP_TSTAMP_PRECISION_NANO (libpcap then puts nanoseconds in `tv_usec`).
-    @inline(__always)
+    @inlinable @inline(__always)  // every frame, in the consumer's libpcap callback
     public static func nanoseconds(_ ts: timeval, nanosecondPrecision: Bool) -> Nanoseconds {
         let fraction = Int64(ts.tv_usec)
         return nanoseconds(seconds: Int64(ts.tv_sec), nanoseconds: nanosecondPrecision ? fraction : fraction &* 1_000)

@@ -150,8 +150,21 @@ public final class LiveSource: @unchecked Sendable {
     /// Returns the stop time (wall clock, nanoseconds since the epoch).
     public func run(sink: UnsafeMutableRawPointer, handler: FrameHandler, deadline: Nanoseconds?,
                     interval: Nanoseconds?, tick: (Nanoseconds) -> Void) -> Nanoseconds {
-        var context = Context(sink: sink, handler: handler, link: link, nano: nanosecondStamps,
-                              dumper: dump?.dumper, packetsLeft: options.maxPackets ?? Int.max, pcapng: pcapng?.file)
+        run(sink: sink, handler: handler, callback: Self.callback, deadline: deadline, interval: interval, tick: tick)
+    }
+
+    /// The same loop with the consumer's own libpcap callback (the fast path, as for files:
+    /// no `Frame`, no indirect call per frame). `callback` receives a pointer to a `Loop` as
+    /// its `user` argument and starts with `Loop.admit`.
+    public func run(sink: UnsafeMutableRawPointer, callback: pcap_handler, deadline: Nanoseconds?,
+                    interval: Nanoseconds?, tick: (Nanoseconds) -> Void) -> Nanoseconds {
+        run(sink: sink, handler: nil, callback: callback, deadline: deadline, interval: interval, tick: tick)
+    }
+
+    private func run(sink: UnsafeMutableRawPointer, handler: FrameHandler?, callback: pcap_handler, deadline: Nanoseconds?,
+                     interval: Nanoseconds?, tick: (Nanoseconds) -> Void) -> Nanoseconds {
+        var context = Loop(sink: sink, handler: handler, link: link, nano: nanosecondStamps,
+                           dumper: dump?.dumper, packetsLeft: options.maxPackets ?? Int.max, pcapng: pcapng?.file)
         let startTime = Self.now()
         return withUnsafeMutablePointer(to: &context) { context in
             let user = UnsafeMutableRawPointer(context).assumingMemoryBound(to: UInt8.self)
@@ -172,7 +185,7 @@ public final class LiveSource: @unchecked Sendable {
                 } else {
                     usleep(UInt32(wait) * 1_000)
                 }
-                let status = pcap_dispatch(handle, -1, Self.callback, user)
+                let status = pcap_dispatch(handle, -1, callback, user)
                 if status == PCAP_ERROR {
                     readError = String(cString: pcap_geterr(handle))
                     stopTime = Self.now()
@@ -200,7 +213,7 @@ public final class LiveSource: @unchecked Sendable {
             context.pointee.stopTime = stopTime
             if readError == nil {
                 for _ in 0..<4_096 {
-                    let status = pcap_dispatch(handle, -1, Self.callback, user)
+                    let status = pcap_dispatch(handle, -1, callback, user)
                     if context.pointee.pastStop { break }
                     if status <= 0, status != PCAP_ERROR_BREAK { break }
                 }
@@ -217,37 +230,67 @@ public final class LiveSource: @unchecked Sendable {
 
     /// The per-frame state behind libpcap's `user` pointer: a plain struct, like the file
     /// sources', so the live path pays no retain/release either.
-    private struct Context {
-        let sink: UnsafeMutableRawPointer
-        let handler: FrameHandler
-        let link: LinkKind
-        let nano: Bool
+    public struct Loop {
+        public let sink: UnsafeMutableRawPointer
+        let handler: FrameHandler?
+        public let link: LinkKind
+        @usableFromInline let nano: Bool
         let dumper: OpaquePointer?
-        /// Frames still to analyze (`maxPackets`); at 0 the loop stops and later frames are left out.
-        var packetsLeft: Int
         let pcapng: UnsafeMutablePointer<FILE>?
+        /// A `-w` file is written (`dumper` or `pcapng`).
+        @usableFromInline let records: Bool
+        /// Frames still to analyze (`maxPackets`); at 0 the loop stops and later frames are left out.
+        @usableFromInline var packetsLeft: Int
         /// Set when the loop stops: frames stamped later are not analyzed.
-        var stopTime = Nanoseconds.max
-        var pastStop = false
+        @usableFromInline var stopTime = Nanoseconds.max
+        @usableFromInline var pastStop = false
+
+        init(sink: UnsafeMutableRawPointer, handler: FrameHandler?, link: LinkKind, nano: Bool, dumper: OpaquePointer?,
+             packetsLeft: Int, pcapng: UnsafeMutablePointer<FILE>?) {
+            self.sink = sink
+            self.handler = handler
+            self.link = link
+            self.nano = nano
+            self.dumper = dumper
+            self.pcapng = pcapng
+            records = dumper != nil || pcapng != nil
+            self.packetsLeft = packetsLeft
+        }
+
+        /// A callback's first step: the frame's time when it is to be analyzed (counted against
+        /// `maxPackets`, written to the `-w` file), nil when it came after the stop. Inlined
+        /// into the consumer's callback.
+        @inlinable @inline(__always)
+        public mutating func admit(_ header: UnsafePointer<pcap_pkthdr>, _ data: UnsafePointer<UInt8>) -> Nanoseconds? {
+            let time = FrameTime.nanoseconds(header.pointee.ts, nanosecondPrecision: nano)
+            if time > stopTime || packetsLeft == 0 {
+                pastStop = true
+                return nil
+            }
+            packetsLeft -= 1
+            if records { record(header, data, time: time) }
+            return time
+        }
+
+        /// Writes the frame to the `-w` file.
+        @usableFromInline
+        func record(_ header: UnsafePointer<pcap_pkthdr>, _ data: UnsafePointer<UInt8>, time: Nanoseconds) {
+            if let dumper {
+                pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
+            } else if let pcapng {
+                PcapNGWriter.writePacket(pcapng, time: time, captured: header.pointee.caplen, original: header.pointee.len, data: data)
+            }
+        }
     }
 
+    /// The `FrameHandler` form's callback.
     private static let callback: pcap_handler = { user, header, data in
         guard let user, let header, let data else { return }
-        let context = UnsafeMutableRawPointer(user).assumingMemoryBound(to: Context.self)
-        let time = FrameTime.nanoseconds(header.pointee.ts, nanosecondPrecision: context.pointee.nano)
-        if time > context.pointee.stopTime || context.pointee.packetsLeft == 0 {
-            context.pointee.pastStop = true
-            return
-        }
-        context.pointee.packetsLeft -= 1
-        if let dumper = context.pointee.dumper {
-            pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
-        } else if let file = context.pointee.pcapng {
-            PcapNGWriter.writePacket(file, time: time, captured: header.pointee.caplen, original: header.pointee.len, data: data)
-        }
+        let loop = UnsafeMutableRawPointer(user).assumingMemoryBound(to: Loop.self)
+        guard let time = loop.pointee.admit(header, data), let handler = loop.pointee.handler else { return }
         var frame = Frame(bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
-                          wireLength: Int(header.pointee.len), time: time, link: context.pointee.link)
-        withUnsafePointer(to: &frame) { context.pointee.handler(context.pointee.sink, UnsafeRawPointer($0)) }
+                          wireLength: Int(header.pointee.len), time: time, link: loop.pointee.link)
+        withUnsafePointer(to: &frame) { handler(loop.pointee.sink, UnsafeRawPointer($0)) }
     }
 
     /// The wall clock (the clock libpcap stamps packets with), in nanoseconds since the epoch.

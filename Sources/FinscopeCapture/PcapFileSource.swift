@@ -96,17 +96,32 @@ public final class PcapFileSource: FrameSource {
         return nil
     }
 
-    /// The fastest libpcap read loop, `pcap_dispatch`, straight into `handler`.
+    public var libpcapFile: PcapFileSource? { self }
+
+    /// libpcap's read loop, `pcap_dispatch`, into `handler`.
     public func dispatch(limit: Int, sink: UnsafeMutableRawPointer, handler: FrameHandler) -> Int {
         // A plain struct behind the `user` pointer: no class, so no retain/release and no
         // dynamic exclusivity checks per frame.
-        var context = DispatchContext(sink: sink, handler: handler, link: link,
-                                      filter: filter.map { Unmanaged.passUnretained($0).toOpaque() })
+        var context = DispatchContext(handler: handler, loop: makeLoop(sink))
+        return withUnsafeMutablePointer(to: &context) { run(limit, user: UnsafeMutableRawPointer($0), callback: Self.callback) }
+    }
+
+    /// `pcap_dispatch` with the consumer's own libpcap callback, which receives a pointer to
+    /// a `Loop` as its `user` argument. The consumer's per-frame work then runs inside the
+    /// callback, compiled with it: no `Frame` built, no indirect call per frame. (Capture
+    /// cannot name the consumer's types; the consumer names libpcap's.)
+    public func dispatch(limit: Int, sink: UnsafeMutableRawPointer, callback: pcap_handler) -> Int {
+        var loop = makeLoop(sink)
+        return withUnsafeMutablePointer(to: &loop) { run(limit, user: UnsafeMutableRawPointer($0), callback: callback) }
+    }
+
+    private func makeLoop(_ sink: UnsafeMutableRawPointer) -> Loop {
+        Loop(sink: sink, link: link, filter: filter.map { UnsafePointer($0.program) })
+    }
+
+    private func run(_ limit: Int, user: UnsafeMutableRawPointer, callback: pcap_handler) -> Int {
         let status = withExtendedLifetime(filter) {
-            withUnsafeMutablePointer(to: &context) { pointer in
-                pcap_dispatch(handle, Int32(clamping: limit < 0 ? -1 : limit), Self.callback,
-                              UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
-            }
+            pcap_dispatch(handle, Int32(clamping: limit < 0 ? -1 : limit), callback, user.assumingMemoryBound(to: UInt8.self))
         }
         if status == PCAP_ERROR {
             libpcapError = String(cString: pcap_geterr(handle))
@@ -115,26 +130,36 @@ public final class PcapFileSource: FrameSource {
         return max(0, Int(status))
     }
 
+    /// What a consumer's callback gets from `dispatch(limit:sink:callback:)`. Frame times are
+    /// nanoseconds (files are opened at nanosecond precision).
+    public struct Loop {
+        public let sink: UnsafeMutableRawPointer
+        public let link: LinkKind?
+        /// The filter's compiled program (the source keeps its owner alive across the loop):
+        /// a plain pointer, so testing a frame retains nothing.
+        @usableFromInline let filter: UnsafePointer<bpf_program>?
+
+        /// Whether the BPF filter (if any) passes the frame.
+        @inlinable @inline(__always)
+        public func matches(_ header: UnsafePointer<pcap_pkthdr>, _ data: UnsafePointer<UInt8>) -> Bool {
+            guard let filter else { return true }
+            return pcap_offline_filter(filter, header, data) != 0
+        }
+    }
+
     private struct DispatchContext {
-        let sink: UnsafeMutableRawPointer
         let handler: FrameHandler
-        let link: LinkKind?
-        /// The filter, unretained (the source keeps it alive across the loop).
-        let filter: UnsafeMutableRawPointer?
+        let loop: Loop
     }
 
     private static let callback: pcap_handler = { user, header, data in
         guard let user, let header, let data else { return }
         let context = UnsafeRawPointer(user).assumingMemoryBound(to: DispatchContext.self)
-        var matches = true
-        if let filter = context.pointee.filter {
-            matches = Unmanaged<BPFProgram>.fromOpaque(filter).takeUnretainedValue().matches(header, data)
-        }
         var frame = Frame(bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
                           wireLength: Int(header.pointee.len),
                           time: FrameTime.nanoseconds(header.pointee.ts, nanosecondPrecision: true),
-                          link: context.pointee.link, matches: matches)
-        withUnsafePointer(to: &frame) { context.pointee.handler(context.pointee.sink, UnsafeRawPointer($0)) }
+                          link: context.pointee.loop.link, matches: context.pointee.loop.matches(header, data))
+        withUnsafePointer(to: &frame) { context.pointee.handler(context.pointee.loop.sink, UnsafeRawPointer($0)) }
     }
 }
 

@@ -33,6 +33,7 @@ public struct SourceSummary: Sendable, Equatable {
 
     public func skippedCount(_ reason: SkipReason) -> Int { skipped[reason.rawValue] }
 
+    @inlinable  // every frame, from the Analysis module
     public mutating func noteTime(_ time: Nanoseconds) {
         if start == nil || time < start! { start = time }
         if end == nil || time > end! { end = time }

@@ -5,12 +5,14 @@ public struct IPAddress: Hashable, Sendable, Comparable {
     public var low: UInt64
     public var isIPv6: Bool
 
+    @inlinable
     public init(ipv4: UInt32) {
         high = 0
         low = UInt64(ipv4)
         isIPv6 = false
     }
 
+    @inlinable
     public init(ipv6High: UInt64, low: UInt64) {
         high = ipv6High
         self.low = low

@@ -19,6 +19,14 @@ public struct TCPSegment: Sendable, Equatable {
     /// empty when the snapshot length cut them off. 0 for segments not made by decoding.
     public var payloadOffset: Int
 
+    /// An all-zero segment: storage for `FrameDecoder.decode(_:wireLength:link:into:)`.
+    @inlinable
+    public init() {
+        self.init(source: IPAddress(ipv4: 0), destination: IPAddress(ipv4: 0), sourcePort: 0, destinationPort: 0,
+                  sequence: 0, acknowledgment: 0, flags: TCPFlags(rawValue: 0), window: 0, payloadLength: 0)
+    }
+
+    @inlinable
     public init(source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
                 sequence: UInt32, acknowledgment: UInt32, flags: TCPFlags, window: UInt16,
                 payloadLength: UInt32, windowScale: Int8 = -1, payloadOffset: Int = 0) {

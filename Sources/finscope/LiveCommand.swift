@@ -257,8 +257,8 @@ struct Live: ParsableCommand {
             emit(startReport(initial, scanned: scanned))
             if ndjson { for socket in initial.kernelSockets { writeOut(NDJSONReport.kernelSocketLine(socket)) } }
         }
-        let stop = capture.run(sink: pipeline.sink, handler: Pipeline.frameHandler, deadline: deadline,
-                               interval: LiveMetrics.tickInterval(report: interval, metrics: liveMetrics)) { now in
+        let stop = pipeline.run(capture, deadline: deadline,
+                                interval: LiveMetrics.tickInterval(report: interval, metrics: liveMetrics)) { now in
             pipeline.withTracker { $0.expire(now: now) }
             updateCounters(pipeline, capture)
             if let liveMetrics {
