@@ -49,15 +49,16 @@ struct EndpointState {
     /// The ack carried by the first transmission of its FIN (valid when `finFirstHasAck`).
     var finFirstAck: UInt32 = 0
     var finRetransmits: UInt32 = 0
-    private var alternateISNStorage: UInt32 = 0
+    private(set) var alternateISNStorage: UInt32 = 0
     /// The highest acknowledgement number this endpoint sent (in sequence space), and the
     /// index of its first segment carrying it: a FIN captured after its acknowledgement
     /// was acknowledged there (capture reordering, SPEC §1).
     var highestAck: UInt32 = 0
     var highestAckIndex: UInt32 = 0
-    private var finIndex: UInt32 = .max
+    // `.max`: none. Readable in place so the per-segment path tests them without building a mark.
+    private(set) var finIndex: UInt32 = .max
     private var finLastIndex: UInt32 = .max
-    private var ackedPeerFinIndex: UInt32 = .max
+    private(set) var ackedPeerFinIndex: UInt32 = .max
     private var receivedPeerFinIndexStorage: UInt32 = .max
 
     var lastWindow: UInt16 = 0
@@ -85,46 +86,92 @@ struct EndpointState {
     @inline(__always)
     private func bit(_ mask: UInt8) -> Bool { bits & mask != 0 }
 
+    // Branch-free; every setter below is always inlined, so a constant `on` folds to one OR.
     @inline(__always)
     private mutating func setBit(_ mask: UInt8, _ on: Bool) {
-        bits = on ? bits | mask : bits & ~mask
+        bits = bits & ~mask | (on ? mask : 0)
     }
 
     var hasLast: Bool {
-        get { bit(Bit.hasLast) }
-        set { setBit(Bit.hasLast, newValue) }
+        @inline(__always) get { bit(Bit.hasLast) }
+        @inline(__always) set { setBit(Bit.hasLast, newValue) }
     }
     var hasISN: Bool {
-        get { bit(Bit.hasISN) }
-        set { setBit(Bit.hasISN, newValue) }
+        @inline(__always) get { bit(Bit.hasISN) }
+        @inline(__always) set { setBit(Bit.hasISN, newValue) }
     }
     var sawSYN: Bool {
-        get { bit(Bit.sawSYN) }
-        set { setBit(Bit.sawSYN, newValue) }
+        @inline(__always) get { bit(Bit.sawSYN) }
+        @inline(__always) set { setBit(Bit.sawSYN, newValue) }
     }
     var sawSYNACK: Bool {
-        get { bit(Bit.sawSYNACK) }
-        set { setBit(Bit.sawSYNACK, newValue) }
+        @inline(__always) get { bit(Bit.sawSYNACK) }
+        @inline(__always) set { setBit(Bit.sawSYNACK, newValue) }
     }
     var hasNextSeq: Bool {
-        get { bit(Bit.hasNextSeq) }
-        set { setBit(Bit.hasNextSeq, newValue) }
+        @inline(__always) get { bit(Bit.hasNextSeq) }
+        @inline(__always) set { setBit(Bit.hasNextSeq, newValue) }
     }
     var hasAck: Bool {
-        get { bit(Bit.hasAck) }
-        set { setBit(Bit.hasAck, newValue) }
+        @inline(__always) get { bit(Bit.hasAck) }
+        @inline(__always) set { setBit(Bit.hasAck, newValue) }
     }
     /// The window came on a SYN segment, where it is never scaled.
     var ackWindowFromSYN: Bool {
-        get { bit(Bit.ackWindowFromSYN) }
-        set { setBit(Bit.ackWindowFromSYN, newValue) }
+        @inline(__always) get { bit(Bit.ackWindowFromSYN) }
+        @inline(__always) set { setBit(Bit.ackWindowFromSYN, newValue) }
     }
     var finFirstHasAck: Bool {
-        get { bit(Bit.finFirstHasAck) }
-        set { setBit(Bit.finFirstHasAck, newValue) }
+        @inline(__always) get { bit(Bit.finFirstHasAck) }
+        @inline(__always) set { setBit(Bit.finFirstHasAck, newValue) }
     }
 
     // MARK: Marks
+
+    // Tests of the marks on the raw storage: the optional getters below build a mark (or an
+    // optional) only to compare it with nil.
+    @inline(__always) var hasFin: Bool { finIndex != .max }
+    @inline(__always) var hasAckedPeerFin: Bool { ackedPeerFinIndex != .max }
+    @inline(__always) var hasResetAt: Bool { resetTime != .min }
+    @inline(__always) var hasAlternateISN: Bool { activities & 0x10 != 0 }
+
+    @inline(__always)
+    mutating func setFin(_ mark: SegmentMark) {
+        finIndex = mark.index
+        finTime = mark.time
+    }
+
+    @inline(__always)
+    mutating func setAckedPeerFin(_ mark: SegmentMark) {
+        ackedPeerFinIndex = mark.index
+        ackedPeerFinTime = mark.time
+    }
+
+    @inline(__always)
+    mutating func setResetAt(_ time: Nanoseconds) { resetTime = time }
+
+    @inline(__always)
+    mutating func setFinLastTransmission(index: UInt32, time: Nanoseconds) {
+        finLastIndex = index
+        finLastTransmissionTime = time
+    }
+
+    @inline(__always)
+    mutating func setReceivedPeerFin(index: UInt32, time: Nanoseconds) {
+        receivedPeerFinIndexStorage = index
+        receivedPeerFinTime = time
+    }
+
+    @inline(__always)
+    mutating func setAlternateISN(_ isn: UInt32) {
+        alternateISNStorage = isn
+        activities |= 0x10
+    }
+
+    /// `receivedPeerFinIndex` as stored (`.max`: none).
+    @inline(__always) var receivedPeerFinRawIndex: UInt32 { receivedPeerFinIndexStorage }
+    /// `finLastTransmissionIndex` as stored (`.max`: none).
+    @inline(__always) var finLastRawIndex: UInt32 { finLastIndex }
 
     /// First transmission of this endpoint's FIN.
     var fin: SegmentMark? {
@@ -164,14 +211,14 @@ struct EndpointState {
 
     /// Own segments after `ackedPeerFin` and before its FIN or a reset (close-wait activity).
     var closeWaitActivity: Activity {
-        get { Activity(rawValue: activities & 0x3) ?? .data }
-        set { activities = activities & ~0x3 | newValue.rawValue }  // bits 0-1
+        @inline(__always) get { Activity(rawValue: activities & 0x3) ?? .data }
+        @inline(__always) set { activities = activities & ~0x3 | newValue.rawValue }  // bits 0-1
     }
 
     /// The peer's segments after this endpoint's FIN (fin-unacked activity).
     var peerActivityAfterFin: Activity {
-        get { Activity(rawValue: activities >> 2 & 0x3) ?? .data }
-        set { activities = activities & ~0xC | newValue.rawValue << 2 }  // bits 2-3; bit 4: alternateISN
+        @inline(__always) get { Activity(rawValue: activities >> 2 & 0x3) ?? .data }
+        @inline(__always) set { activities = activities & ~0xC | newValue.rawValue << 2 }  // bits 2-3; bit 4: alternateISN
     }
 
     /// The ISN of an earlier SYN+ACK that a later one with another ISN replaced.
@@ -185,12 +232,12 @@ struct EndpointState {
 
     /// `highestAck` holds a value (the endpoint sent an ACK).
     var hasHighestAck: Bool {
-        get { activities & 0x20 != 0 }
-        set { activities = newValue ? activities | 0x20 : activities & ~0x20 }
+        @inline(__always) get { activities & 0x20 != 0 }
+        @inline(__always) set { activities = activities & ~0x20 | (newValue ? 0x20 : 0) }
     }
 
     /// This endpoint acknowledged the peer's FIN before (or with) its own FIN, or never sent one.
-    var isPassiveCloser: Bool {
+    @inline(__always) var isPassiveCloser: Bool {
         guard ackedPeerFinIndex != .max else { return false }
         return finIndex == .max || ackedPeerFinIndex <= finIndex
     }

@@ -110,14 +110,17 @@ struct FlowTable {
     /// The slot of the flow with this hash for which `matches` holds, or nil.
     @inline(__always)
     func find(hash: UInt32, matches: (Int) -> Bool) -> Int? {
-        var position = Int(hash) & mask
-        for _ in 0...longestDistance {
-            let entry = entries[position]
-            if entry.slot < 0 { return nil }
-            if entry.hash == hash, matches(Int(entry.slot)) { return Int(entry.slot) }
-            position = (position + 1) & mask
+        // `position` is masked into the table: no bounds check needed.
+        entries.withUnsafeBufferPointer { entries in
+            var position = Int(hash) & mask
+            for _ in 0...longestDistance {
+                let entry = entries[position]
+                if entry.slot < 0 { return nil }
+                if entry.hash == hash, matches(Int(entry.slot)) { return Int(entry.slot) }
+                position = (position + 1) & mask
+            }
+            return nil
         }
-        return nil
     }
 
     /// Adds a flow known to be absent; false (nothing added) when its chain would pass
@@ -194,18 +197,23 @@ final class FlowStore: @unchecked Sendable {
     private static let chunkSize = 1 << chunkShift
     // Only the tracker that owns the store touches it, from one thread; dynamic exclusivity
     // checks on these two properties were ~15% of the per-packet instructions.
-    @exclusivity(unchecked) private var chunks: [UnsafeMutablePointer<FlowState>] = []
+    // A manually grown table of chunk pointers: an Array here cost a bounds check and a
+    // buffer load on every flow access (growing it copies pointers, never flows).
+    @exclusivity(unchecked) private var chunks = UnsafeMutablePointer<UnsafeMutablePointer<FlowState>>.allocate(capacity: 16)
+    @exclusivity(unchecked) private var chunkCapacity = 16
+    @exclusivity(unchecked) private var chunkCount = 0
     /// Slots in use or freed (freed slots keep a flow with `id == 0`).
     @exclusivity(unchecked) private(set) var count = 0
     /// What the flows carried, each string once (SPEC §8); shared by every flow here.
     @exclusivity(unchecked) var hints = AppHintTable()
 
     deinit {
-        for (index, chunk) in chunks.enumerated() {
+        for index in 0..<chunkCount {
             let used = min(Self.chunkSize, count - index * Self.chunkSize)
-            if used > 0 { chunk.deinitialize(count: used) }
-            chunk.deallocate()
+            if used > 0 { chunks[index].deinitialize(count: used) }
+            chunks[index].deallocate()
         }
+        chunks.deallocate()
     }
 
     @inline(__always)
@@ -226,8 +234,16 @@ final class FlowStore: @unchecked Sendable {
 
     /// Stores a flow in a new slot and returns the slot.
     func append(_ flow: FlowState) -> Int {
-        if count == chunks.count * Self.chunkSize {
-            chunks.append(UnsafeMutablePointer<FlowState>.allocate(capacity: Self.chunkSize))
+        if count == chunkCount * Self.chunkSize {
+            if chunkCount == chunkCapacity {
+                let larger = UnsafeMutablePointer<UnsafeMutablePointer<FlowState>>.allocate(capacity: chunkCapacity * 2)
+                larger.moveInitialize(from: chunks, count: chunkCount)
+                chunks.deallocate()
+                chunks = larger
+                chunkCapacity *= 2
+            }
+            (chunks + chunkCount).initialize(to: UnsafeMutablePointer<FlowState>.allocate(capacity: Self.chunkSize))
+            chunkCount += 1
         }
         let slot = count
         pointer(slot).initialize(to: flow)

@@ -92,7 +92,12 @@ public struct FlowTracker: ~Copyable {
     public init(configuration: Configuration = Configuration(), seed: HashSeed = .random()) {
         self.configuration = configuration
         self.seed = seed
+        sweepHorizon = min(configuration.closedLinger, configuration.idleTimeout ?? .max)
     }
+
+    /// A flow idle for less than this is left alone by the sweep (closed flows linger, open
+    /// ones wait for the idle timeout): one comparison decides most slots.
+    private let sweepHorizon: Nanoseconds
 
     /// Flows in the table now.
     public var trackedFlows: Int { activeFlows }
@@ -111,7 +116,7 @@ public struct FlowTracker: ~Copyable {
         if let found = table.find(hash: hash, matches: { slots[$0].key == key }) {
             slot = found
             let flags = segment.flags
-            if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst),
+            if flags.hasSYN, !flags.hasACK, !flags.hasRST,
                !slots[slot].isRetransmittedSYN(segment) {
                 // Port reuse: a new connection on the same 4-tuple ends the old one here.
                 finish(slot: slot, end: FlowEnd(reason: .replaced, at: time))
@@ -189,6 +194,7 @@ public struct FlowTracker: ~Copyable {
             guard slots[slot].id != 0 else { continue }
             let lastSeen = slots[slot].pair.lastSeen
             let idle = now - lastSeen
+            if idle < sweepHorizon { continue }
             if idle >= configuration.closedLinger, slots[slot].isClosed {
                 finish(slot: slot, end: FlowEnd(reason: .closed, at: lastSeen))
             } else if let timeout = configuration.idleTimeout, idle >= timeout, !slots[slot].holdsCloseWait {
