@@ -27,13 +27,11 @@ extension FlowState {
                         serverSteps: Slice<UnsafeMutableBufferPointer<StateTransition>>) -> FlowReport {
         let clientPath = clientSteps.map(\.state)
         let serverPath = serverSteps.map(\.state)
-        let (close, threeWay) = closeKind(clientPath: clientPath, serverPath: serverPath)
+        let (close, threeWay) = closeKind(clientClosing: clientPath.contains(.closing),
+                                          serverClosing: serverPath.contains(.closing))
         // Findings run to the flow's end: the capture's end, or a replacing flow's SYN (port reuse).
         var findings = [Finding]()
-        for role in Role.allCases {
-            let (side, peer) = role == .client ? (clientSide, serverSide) : (serverSide, clientSide)
-            findings += Self.findings(of: side, peer: peer, role: role, pair: pair, end: end.at, threshold: threshold)
-        }
+        forEachFinding(end: end.at, threshold: threshold) { findings.append($0) }
         var report = FlowReport(
             id: id, client: client, server: server, roles: roles,
             firstSeen: firstSeen, lastSeen: pair.lastSeen,
@@ -118,9 +116,36 @@ extension FlowState {
         return count
     }
 
+    /// What the tally counts of the flow as of `end` (its close kind and findings), without a
+    /// report: no path arrays, no findings array. Text mode counts every flow but prints only
+    /// those with findings; building a full report for each cost ~2,600 instructions a flow.
+    func outcome(end: Nanoseconds, threshold: Nanoseconds) -> FlowOutcome {
+        withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: Self.maximumSteps) { buffer in
+            var clientClosing = false, serverClosing = false
+            let clientCount = walk(of: clientSide, peer: serverSide, role: .client, into: buffer)
+            for step in buffer[0..<clientCount] where step.state == .closing { clientClosing = true }
+            if clientClosing {
+                let serverCount = walk(of: serverSide, peer: clientSide, role: .server, into: buffer)
+                for step in buffer[0..<serverCount] where step.state == .closing { serverClosing = true }
+            }
+            let (close, threeWay) = closeKind(clientClosing: clientClosing, serverClosing: serverClosing)
+            var outcome = FlowOutcome(close: close, threeWay: threeWay, resetBy: pair.resetBy)
+            forEachFinding(end: end, threshold: threshold) { outcome.count($0.kind) }
+            return outcome
+        }
+    }
+
+    /// Both endpoints' findings, the client's first (SPEC §4).
+    @inline(__always)
+    func forEachFinding(end: Nanoseconds, threshold: Nanoseconds, _ body: (Finding) -> Void) {
+        Self.findings(of: clientSide, peer: serverSide, role: .client, pair: pair, end: end, threshold: threshold, body)
+        Self.findings(of: serverSide, peer: clientSide, role: .server, pair: pair, end: end, threshold: threshold, body)
+    }
+
     /// SPEC §3. FINs sent after an accepted RST were never recorded, so "both FINs" here
-    /// means both before any reset.
-    func closeKind(clientPath: [TCPState], serverPath: [TCPState]) -> (CloseKind, Bool) {
+    /// means both before any reset. `clientClosing`/`serverClosing`: the endpoint's path
+    /// passes CLOSING (only read when neither FIN acknowledges the other).
+    func closeKind(clientClosing: Bool, serverClosing: Bool) -> (CloseKind, Bool) {
         let c = clientSide, s = serverSide
         guard let clientFin = c.fin, let serverFin = s.fin else {
             if pair.resetTime != nil { return (.reset, false) }
@@ -134,7 +159,7 @@ extension FlowState {
         case (false, true): clientFirst = false
         case (true, true): clientFirst = clientFin.time <= serverFin.time  // impossible in real TCP
         case (false, false):
-            let both = clientPath.contains(.closing) && serverPath.contains(.closing)
+            let both = clientClosing && serverClosing
             return (both ? .simultaneous : .crossed, false)
         }
         // Three-way: the second FIN itself carries the first acknowledgement of the first.
@@ -143,32 +168,31 @@ extension FlowState {
         return (clientFirst ? .clientFirst : .serverFirst, threeWay)
     }
 
+    @inline(__always)
     static func findings(of side: EndpointState, peer: EndpointState, role: Role, pair: PairState,
-                         end: Nanoseconds, threshold: Nanoseconds) -> [Finding] {
-        var found = [Finding]()
+                         end: Nanoseconds, threshold: Nanoseconds, _ emit: (Finding) -> Void) {
         if side.isPassiveCloser, let since = side.ackedPeerFin?.time {
             // CLOSE_WAIT from the acknowledgement of the peer's FIN until our FIN, a reset,
             // or the end of the capture.
             if let fin = side.fin {
                 if fin.time - since >= threshold {
-                    found.append(Finding(kind: .slowClose, endpoint: role, since: since, duration: fin.time - since,
+                    emit(Finding(kind: .slowClose, endpoint: role, since: since, duration: fin.time - since,
                                          activity: side.closeWaitActivity, endedBy: .fin))
                 }
             } else if let reset = pair.resetTime {
                 if reset - since >= threshold {
-                    found.append(Finding(kind: .slowClose, endpoint: role, since: since, duration: reset - since,
+                    emit(Finding(kind: .slowClose, endpoint: role, since: since, duration: reset - since,
                                          activity: side.closeWaitActivity,
                                          endedBy: pair.resetBy == role ? .reset : .peerReset))
                 }
             } else if end - since >= threshold {
-                found.append(Finding(kind: .closeWait, endpoint: role, since: since, duration: max(0, end - since),
+                emit(Finding(kind: .closeWait, endpoint: role, since: since, duration: max(0, end - since),
                                      activity: side.closeWaitActivity))
             }
         }
         if let fin = side.fin, peer.ackedPeerFin == nil, pair.resetTime == nil, end - fin.time >= threshold {
-            found.append(Finding(kind: .finUnacked, endpoint: role, since: fin.time, duration: end - fin.time,
+            emit(Finding(kind: .finUnacked, endpoint: role, since: fin.time, duration: end - fin.time,
                                  activity: side.peerActivityAfterFin))
         }
-        return found
     }
 }

@@ -75,8 +75,7 @@ public struct FlowTracker: ~Copyable {
     public var finishedFlows: FlowTally {
         var tally = finishedTally
         for slot in 0..<slots.count where slots[slot].id != 0 && slots[slot].isClosed {
-            tally.add(slots[slot].report(end: FlowEnd(reason: .captureEnd, at: slots[slot].pair.lastSeen),
-                                         threshold: configuration.closeWaitThreshold, hints: slots.hints, detail: false))
+            tally.add(slots[slot].outcome(end: slots[slot].pair.lastSeen, threshold: configuration.closeWaitThreshold))
         }
         return tally
     }
@@ -158,23 +157,27 @@ public struct FlowTracker: ~Copyable {
         }
     }
 
-    /// The flow's report, in detail when it will be kept or streamed (every flow, or one with
-    /// a finding); a report that is only counted skips the transitions and hints.
-    private func detailedReport(_ slot: Int, end: FlowEnd) -> FlowReport {
-        let everyFlow = configuration.retainAllFlows || finishedHandler != nil
-        let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints,
-                                        detail: everyFlow)
-        if everyFlow || report.findings.isEmpty { return report }
-        return slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints)
+    /// What the tally counts of the flow in `slot`, and its report when one is kept or streamed
+    /// (every flow, or one with a finding). A flow that is only counted gets no report.
+    private func tallied(_ slot: Int, end: FlowEnd) -> (outcome: FlowOutcome, report: FlowReport?) {
+        if configuration.retainAllFlows || finishedHandler != nil {
+            let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints)
+            return (FlowOutcome(report), report)
+        }
+        let outcome = slots[slot].outcome(end: end.at, threshold: configuration.closeWaitThreshold)
+        guard outcome.hasFindings else { return (outcome, nil) }
+        return (outcome, slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints))
     }
 
     /// Reports the flow in `slot` and frees the slot.
     private mutating func finish(slot: Int, end: FlowEnd) {
         guard slots[slot].id != 0 else { return }
-        let report = detailedReport(slot, end: end)
-        finishedTally.add(report)
-        finishedHandler?(report)
-        if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
+        let (outcome, report) = tallied(slot, end: end)
+        finishedTally.add(outcome)
+        if let report {
+            finishedHandler?(report)
+            if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
+        }
         table.remove(hash: slots[slot].key.hash(seed), slot: slot)
         slots[slot].id = 0
         freeSlots.append(Int32(slot))
@@ -255,9 +258,9 @@ public struct FlowTracker: ~Copyable {
         var tally = finishedTally
         var flows = finished
         for slot in 0..<slots.count where slots[slot].id != 0 {
-            let report = detailedReport(slot, end: FlowEnd(reason: .captureEnd, at: captureEnd))
-            tally.add(report)
-            if configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
+            let (outcome, report) = tallied(slot, end: FlowEnd(reason: .captureEnd, at: captureEnd))
+            tally.add(outcome)
+            if let report, configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
         }
         flows.sort { $0.id < $1.id }
         return (flows, tally)
