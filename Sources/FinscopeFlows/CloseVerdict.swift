@@ -6,9 +6,13 @@ extension FlowState {
     /// `detail`: also the transitions and what the connection carried (reports that are kept
     /// or streamed); a report only counted in the tally skips them, which keeps the end of a
     /// flow in text mode cheap.
-    func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable, detail: Bool = true) -> FlowReport {
+    /// `close`: the flow's close facts (a fresh record when it has none).
+    func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable, close: CloseRecord,
+                detail: Bool = true) -> FlowReport {
+        let clientSide = EndpointView(open: self.clientSide, close: close.client)
+        let serverSide = EndpointView(open: self.serverSide, close: close.server)
         // At most six steps a side (ESTABLISHED, FIN_WAIT_1, CLOSING, TIME_WAIT, CLOSED): on the stack.
-        withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: 2 * Self.maximumSteps) { buffer in
+        return withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: 2 * Self.maximumSteps) { buffer in
             let clientCount = walk(of: clientSide, peer: serverSide, role: .client,
                                    into: UnsafeMutableBufferPointer(rebasing: buffer[0..<Self.maximumSteps]))
             let serverCount = walk(of: serverSide, peer: clientSide, role: .server,
@@ -16,6 +20,7 @@ extension FlowState {
             let clientSteps = buffer[0..<clientCount]
             let serverSteps = buffer[Self.maximumSteps..<(Self.maximumSteps + serverCount)]
             return report(end: end, threshold: threshold, hints: hints, detail: detail,
+                          clientSide: clientSide, serverSide: serverSide,
                           clientSteps: clientSteps, serverSteps: serverSteps)
         }
     }
@@ -23,15 +28,16 @@ extension FlowState {
     static let maximumSteps = 6
 
     private func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable, detail: Bool,
+                        clientSide: EndpointView, serverSide: EndpointView,
                         clientSteps: Slice<UnsafeMutableBufferPointer<StateTransition>>,
                         serverSteps: Slice<UnsafeMutableBufferPointer<StateTransition>>) -> FlowReport {
         let clientPath = clientSteps.map(\.state)
         let serverPath = serverSteps.map(\.state)
-        let (close, threeWay) = closeKind(clientClosing: clientPath.contains(.closing),
-                                          serverClosing: serverPath.contains(.closing))
+        let (close, threeWay) = Self.closeKind(clientSide, serverSide, pair: pair, clientClosing: clientPath.contains(.closing),
+                                               serverClosing: serverPath.contains(.closing))
         // Findings run to the flow's end: the capture's end, or a replacing flow's SYN (port reuse).
         var findings = [Finding]()
-        forEachFinding(end: end.at, threshold: threshold) { findings.append($0) }
+        Self.forEachFinding(clientSide, serverSide, pair: pair, end: end.at, threshold: threshold) { findings.append($0) }
         var report = FlowReport(
             id: id, client: client, server: server, roles: roles,
             firstSeen: firstSeen, lastSeen: pair.lastSeen,
@@ -46,7 +52,7 @@ extension FlowState {
         return report
     }
 
-    private func endpointReport(_ side: EndpointState, peer: EndpointState, path: [TCPState]) -> EndpointReport {
+    private func endpointReport(_ side: EndpointView, peer: EndpointView, path: [TCPState]) -> EndpointReport {
         EndpointReport(finAt: side.fin?.time, finAckedAt: peer.ackedPeerFin?.time,
                        finRetransmits: Int(side.finRetransmits), resetAt: side.resetAt, path: path,
                        idleBeforeFin: side.fin != nil ? side.idleBeforeFin : nil,
@@ -56,14 +62,14 @@ extension FlowState {
     /// The endpoint's walk through the RFC 9293 states (SPEC §2), each step with the
     /// segment that caused it: the one derivation that the path, the ladder and the HTML
     /// timeline all read. The first step is where the capture found the endpoint (no cause).
-    func transitions(of side: EndpointState, peer: EndpointState, role: Role) -> [StateTransition] {
+    func transitions(of side: EndpointView, peer: EndpointView, role: Role) -> [StateTransition] {
         withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: Self.maximumSteps) { buffer in
             Array(buffer[0..<walk(of: side, peer: peer, role: role, into: buffer)])
         }
     }
 
     /// Writes the steps into `steps` (room for `maximumSteps`); returns how many.
-    private func walk(of side: EndpointState, peer: EndpointState, role: Role,
+    private func walk(of side: EndpointView, peer: EndpointView, role: Role,
                       into steps: UnsafeMutableBufferPointer<StateTransition>) -> Int {
         var count = 0
         func step(_ state: TCPState, _ sender: Role, _ mark: SegmentMark?) {
@@ -119,8 +125,10 @@ extension FlowState {
     /// What the tally counts of the flow as of `end` (its close kind and findings), without a
     /// report: no path arrays, no findings array. Text mode counts every flow but prints only
     /// those with findings; building a full report for each cost ~2,600 instructions a flow.
-    func outcome(end: Nanoseconds, threshold: Nanoseconds) -> FlowOutcome {
-        withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: Self.maximumSteps) { buffer in
+    func outcome(end: Nanoseconds, threshold: Nanoseconds, close: CloseRecord) -> FlowOutcome {
+        let clientSide = EndpointView(open: self.clientSide, close: close.client)
+        let serverSide = EndpointView(open: self.serverSide, close: close.server)
+        return withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: Self.maximumSteps) { buffer in
             var clientClosing = false, serverClosing = false
             let clientCount = walk(of: clientSide, peer: serverSide, role: .client, into: buffer)
             for step in buffer[0..<clientCount] where step.state == .closing { clientClosing = true }
@@ -128,16 +136,18 @@ extension FlowState {
                 let serverCount = walk(of: serverSide, peer: clientSide, role: .server, into: buffer)
                 for step in buffer[0..<serverCount] where step.state == .closing { serverClosing = true }
             }
-            let (close, threeWay) = closeKind(clientClosing: clientClosing, serverClosing: serverClosing)
-            var outcome = FlowOutcome(close: close, threeWay: threeWay, resetBy: pair.resetBy)
-            forEachFinding(end: end, threshold: threshold) { outcome.count($0.kind) }
+            let (kind, threeWay) = Self.closeKind(clientSide, serverSide, pair: pair, clientClosing: clientClosing,
+                                                  serverClosing: serverClosing)
+            var outcome = FlowOutcome(close: kind, threeWay: threeWay, resetBy: pair.resetBy)
+            Self.forEachFinding(clientSide, serverSide, pair: pair, end: end, threshold: threshold) { outcome.count($0.kind) }
             return outcome
         }
     }
 
     /// Both endpoints' findings, the client's first (SPEC §4).
     @inline(__always)
-    func forEachFinding(end: Nanoseconds, threshold: Nanoseconds, _ body: (Finding) -> Void) {
+    static func forEachFinding(_ clientSide: EndpointView, _ serverSide: EndpointView, pair: PairState,
+                               end: Nanoseconds, threshold: Nanoseconds, _ body: (Finding) -> Void) {
         Self.findings(of: clientSide, peer: serverSide, role: .client, pair: pair, end: end, threshold: threshold, body)
         Self.findings(of: serverSide, peer: clientSide, role: .server, pair: pair, end: end, threshold: threshold, body)
     }
@@ -145,8 +155,8 @@ extension FlowState {
     /// SPEC §3. FINs sent after an accepted RST were never recorded, so "both FINs" here
     /// means both before any reset. `clientClosing`/`serverClosing`: the endpoint's path
     /// passes CLOSING (only read when neither FIN acknowledges the other).
-    func closeKind(clientClosing: Bool, serverClosing: Bool) -> (CloseKind, Bool) {
-        let c = clientSide, s = serverSide
+    static func closeKind(_ c: EndpointView, _ s: EndpointView, pair: PairState, clientClosing: Bool,
+                          serverClosing: Bool) -> (CloseKind, Bool) {
         guard let clientFin = c.fin, let serverFin = s.fin else {
             if pair.resetTime != nil { return (.reset, false) }
             return (c.fin != nil || s.fin != nil ? .halfClosed : .open, false)
@@ -169,7 +179,7 @@ extension FlowState {
     }
 
     @inline(__always)
-    static func findings(of side: EndpointState, peer: EndpointState, role: Role, pair: PairState,
+    static func findings(of side: EndpointView, peer: EndpointView, role: Role, pair: PairState,
                          end: Nanoseconds, threshold: Nanoseconds, _ emit: (Finding) -> Void) {
         if side.isPassiveCloser, let since = side.ackedPeerFin?.time {
             // CLOSE_WAIT from the acknowledgement of the peer's FIN until our FIN, a reset,

@@ -21,6 +21,8 @@ struct FlowState {
     var app = AppFacts()
     /// 0 marks a free slot in the tracker (ids start at 1).
     var id: Int
+    /// This flow's close facts in the store's `CloseRecord`s; 0 until its first FIN or RST.
+    var closeRecord: UInt32 = 0
     var roles: RoleOrigin
     /// The client is the key's lower endpoint.
     private var clientIsLow: Bool
@@ -58,11 +60,12 @@ struct FlowState {
             || (clientSide.hasAckedPeerFin && serverSide.hasAckedPeerFin && clientSide.hasFin && serverSide.hasFin)
     }
 
-    /// An endpoint acknowledged its peer's FIN and has not closed: a possible leak.
-    @inline(__always) var holdsCloseWait: Bool {
+    /// An endpoint acknowledged its peer's FIN and has not closed: a possible leak. `close`:
+    /// this flow's close facts (a fresh record when it has none).
+    @inline(__always) func holdsCloseWait(_ close: CloseRecord) -> Bool {
         !pair.hasReset
-            && ((clientSide.isPassiveCloser && !clientSide.hasFin)
-                || (serverSide.isPassiveCloser && !serverSide.hasFin))
+            && ((close.client.isPassiveCloser && !clientSide.hasFin)
+                || (close.server.isPassiveCloser && !serverSide.hasFin))
     }
 
     @inline(__always)
@@ -80,18 +83,23 @@ struct FlowState {
     }
 
     /// Feeds one segment; says where it landed (sender, its place in the sender's order,
-    /// whether it was a capture duplicate).
+    /// whether it was a capture duplicate). `close`: this flow's close facts, the client's
+    /// then the server's (the store allocates them before a FIN or RST segment; until then
+    /// a scratch pair that nothing reads).
     @inline(__always)
     mutating func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer,
-                          hints: inout AppHintTable) -> SegmentPlacement {
+                          close: UnsafeMutablePointer<CloseSide>, hints: inout AppHintTable) -> SegmentPlacement {
         let sender = role(ofSource: segment)
         let fresh: Bool
         let index: UInt32
+        let clientClose = close, serverClose = close + 1
         if sender == .client {
-            fresh = Self.step(segment, at: time, sender: &clientSide, receiver: &serverSide, senderRole: .client, flow: &pair)
+            fresh = Self.step(segment, at: time, sender: &clientSide, receiver: &serverSide,
+                              senderClose: clientClose, receiverClose: serverClose, senderRole: .client, flow: &pair)
             index = clientSide.sent &- 1
         } else {
-            fresh = Self.step(segment, at: time, sender: &serverSide, receiver: &clientSide, senderRole: .server, flow: &pair)
+            fresh = Self.step(segment, at: time, sender: &serverSide, receiver: &clientSide,
+                              senderClose: serverClose, receiverClose: clientClose, senderRole: .server, flow: &pair)
             index = serverSide.sent &- 1
         }
         if fresh, segment.payloadLength > 0, !pair.hasReset {
@@ -132,6 +140,7 @@ struct FlowState {
     @inline(__always)
     static func step(_ segment: TCPSegment, at time: Nanoseconds,
                      sender: inout EndpointState, receiver: inout EndpointState,
+                     senderClose: UnsafeMutablePointer<CloseSide>, receiverClose: UnsafeMutablePointer<CloseSide>,
                      senderRole: Role, flow: inout PairState) -> Bool {
         let flags = segment.flags
         let seq = segment.sequence
@@ -165,9 +174,9 @@ struct FlowState {
             if flow.hasReset {
                 // After the first accepted RST nothing changes but `resetAt` (SPEC §2): a later
                 // RST is neither a new reset nor an ignored one.
-                if accepted, !sender.hasResetAt { sender.setResetAt(time) }
+                if accepted, !senderClose.pointee.hasResetAt { senderClose.pointee.setResetAt(time) }
             } else if accepted {
-                sender.setResetAt(time)
+                senderClose.pointee.setResetAt(time)
                 flow.setReset(at: time)
                 flow.resetBy = senderRole
                 flow.resetIndex = mark.index
@@ -200,7 +209,7 @@ struct FlowState {
         // keep-alive probe sits one below the next sequence number.
         let activity: Activity =
             length == 0 || (length == 1 && sender.hasNextSeq && seq &+ 1 == sender.nextSeq) ? .ackOnly : .data
-        if sender.hasAckedPeerFin, !sender.hasFin, !flags.hasFIN, sender.ackedPeerFinIndex < mark.index {
+        if sender.hasAckedPeerFin, !sender.hasFin, !flags.hasFIN, senderClose.pointee.ackedPeerFinIndex < mark.index {
             sender.closeWaitActivity = max(sender.closeWaitActivity, activity)
         }
         if receiver.hasFin {
@@ -229,31 +238,36 @@ struct FlowState {
                     flow.established = true
                 }
             }
-            if receiver.hasFin, !sender.hasAckedPeerFin, seqAtOrAfter(ack, receiver.finSeq &+ 1) {
-                sender.setAckedPeerFin(mark)
-                sender.setReceivedPeerFin(index: receiver.finLastRawIndex, time: receiver.finLastTransmissionTime)
+            if receiver.hasFin, !sender.hasAckedPeerFin, seqAtOrAfter(ack, receiverClose.pointee.finSeq &+ 1) {
+                sender.hasAckedPeerFin = true
+                senderClose.pointee.setAckedPeerFin(mark)
+                senderClose.pointee.setReceivedPeerFin(index: receiverClose.pointee.finLastRawIndex,
+                                                       time: receiverClose.pointee.finLastTransmissionTime)
             }
         }
 
         if flags.hasFIN {
             if !sender.hasFin {
-                sender.setFin(mark)
-                sender.idleBeforeFin = time - flow.lastPayloadAt
-                sender.finSeq = seq &+ length &+ (flags.hasSYN ? 1 : 0)
-                sender.finFirstAck = ack
+                sender.hasFin = true
+                senderClose.pointee.setFin(mark)
+                senderClose.pointee.idleBeforeFin = time - flow.lastPayloadAt
+                senderClose.pointee.finSeq = seq &+ length &+ (flags.hasSYN ? 1 : 0)
+                senderClose.pointee.finFirstAck = ack
                 sender.finFirstHasAck = flags.hasACK
                 // Capture reordering: the peer's acknowledgement may have been captured first.
                 // Its first segment acknowledging the FIN (in its own sending order, SPEC §1)
                 // is the first that carried an ack this high.
                 if !receiver.hasAckedPeerFin, receiver.hasHighestAck,
-                   seqAtOrAfter(receiver.highestAck, sender.finSeq &+ 1) {
-                    receiver.setAckedPeerFin(SegmentMark(index: receiver.highestAckIndex, time: receiver.highestAckTime))
-                    receiver.setReceivedPeerFin(index: mark.index, time: time)
+                   seqAtOrAfter(receiver.highestAck, senderClose.pointee.finSeq &+ 1) {
+                    receiver.hasAckedPeerFin = true
+                    receiverClose.pointee.setAckedPeerFin(SegmentMark(index: receiver.highestAckIndex,
+                                                                      time: receiver.highestAckTime))
+                    receiverClose.pointee.setReceivedPeerFin(index: mark.index, time: time)
                 }
             } else {
-                sender.finRetransmits &+= 1
+                senderClose.pointee.finRetransmits &+= 1
             }
-            sender.setFinLastTransmission(index: mark.index, time: time)
+            senderClose.pointee.setFinLastTransmission(index: mark.index, time: time)
         }
 
         if length > 0 {

@@ -75,7 +75,7 @@ public struct FlowTracker: ~Copyable {
     public var finishedFlows: FlowTally {
         var tally = finishedTally
         for slot in 0..<slots.count where slots[slot].id != 0 && slots[slot].isClosed {
-            tally.add(slots[slot].outcome(end: slots[slot].pair.lastSeen, threshold: configuration.closeWaitThreshold))
+            tally.add(slots.outcome(slot, end: slots[slot].pair.lastSeen, threshold: configuration.closeWaitThreshold))
         }
         return tally
     }
@@ -161,12 +161,12 @@ public struct FlowTracker: ~Copyable {
     /// (every flow, or one with a finding). A flow that is only counted gets no report.
     private func tallied(_ slot: Int, end: FlowEnd) -> (outcome: FlowOutcome, report: FlowReport?) {
         if configuration.retainAllFlows || finishedHandler != nil {
-            let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints)
+            let report = slots.report(slot, end: end, threshold: configuration.closeWaitThreshold)
             return (FlowOutcome(report), report)
         }
-        let outcome = slots[slot].outcome(end: end.at, threshold: configuration.closeWaitThreshold)
+        let outcome = slots.outcome(slot, end: end.at, threshold: configuration.closeWaitThreshold)
         guard outcome.hasFindings else { return (outcome, nil) }
-        return (outcome, slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints))
+        return (outcome, slots.report(slot, end: end, threshold: configuration.closeWaitThreshold))
     }
 
     /// Reports the flow in `slot` and frees the slot.
@@ -179,6 +179,7 @@ public struct FlowTracker: ~Copyable {
             if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
         }
         table.remove(hash: slots[slot].key.hash(seed), slot: slot)
+        slots.releaseClose(slot)
         slots[slot].id = 0
         freeSlots.append(Int32(slot))
         activeFlows -= 1
@@ -200,7 +201,7 @@ public struct FlowTracker: ~Copyable {
             if idle < sweepHorizon { continue }
             if idle >= configuration.closedLinger, slots[slot].isClosed {
                 finish(slot: slot, end: FlowEnd(reason: .closed, at: lastSeen))
-            } else if let timeout = configuration.idleTimeout, idle >= timeout, !slots[slot].holdsCloseWait {
+            } else if let timeout = configuration.idleTimeout, idle >= timeout, !slots.holdsCloseWait(slot) {
                 expiredIdle += 1
                 finish(slot: slot, end: FlowEnd(reason: .idle, at: now))
             }
@@ -235,7 +236,7 @@ public struct FlowTracker: ~Copyable {
             if position >= slots.count { position = 0 }
             if slots[position].id != 0 {
                 examined += 1
-                let holdsCloseWait = slots[position].holdsCloseWait
+                let holdsCloseWait = slots.holdsCloseWait(position)
                 let lastSeen = slots[position].pair.lastSeen
                 if (victimHoldsCloseWait && !holdsCloseWait)
                     || (holdsCloseWait == victimHoldsCloseWait && lastSeen < oldest) {
@@ -283,9 +284,8 @@ extension FlowTracker {
     /// below the threshold (not findings): "the capture may have stopped too soon".
     public func closeWaitBelowThreshold(captureEnd: Nanoseconds) -> [Nanoseconds] {
         var out: [Nanoseconds] = []
-        for slot in 0..<slots.count where slots[slot].id != 0 && slots[slot].holdsCloseWait {
-            let report = slots[slot].report(end: FlowEnd(reason: .captureEnd, at: captureEnd), threshold: 0,
-                                            hints: slots.hints, detail: false)
+        for slot in 0..<slots.count where slots[slot].id != 0 && slots.holdsCloseWait(slot) {
+            let report = slots.report(slot, end: FlowEnd(reason: .captureEnd, at: captureEnd), threshold: 0, detail: false)
             for finding in report.findings where finding.kind == .closeWait && finding.duration < configuration.closeWaitThreshold {
                 out.append(finding.duration)
             }
