@@ -306,9 +306,6 @@ final class FlowStore: @unchecked Sendable {
         self[slot].closeRecord = 0
     }
 
-    /// Bytes of close records allocated (in use or free), for the per-flow memory figure.
-    var closeMemoryBytes: Int { closes.count * MemoryLayout<CloseSide>.stride + freeCloses.capacity * 4 }
-
     /// Stores a flow in a new slot and returns the slot.
     func append(_ flow: FlowState) -> Int { flows.append(flow) }
 
