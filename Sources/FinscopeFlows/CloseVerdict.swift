@@ -6,9 +6,13 @@ extension FlowState {
     /// `detail`: also the transitions and what the connection carried (reports that are kept
     /// or streamed); a report only counted in the tally skips them, which keeps the end of a
     /// flow in text mode cheap.
-    func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable, detail: Bool = true) -> FlowReport {
+    /// `close`: the flow's close facts (a fresh record when it has none).
+    func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable, close: CloseRecord,
+                detail: Bool = true) -> FlowReport {
+        let clientSide = EndpointView(open: self.clientSide, close: close.client)
+        let serverSide = EndpointView(open: self.serverSide, close: close.server)
         // At most six steps a side (ESTABLISHED, FIN_WAIT_1, CLOSING, TIME_WAIT, CLOSED): on the stack.
-        withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: 2 * Self.maximumSteps) { buffer in
+        return withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: 2 * Self.maximumSteps) { buffer in
             let clientCount = walk(of: clientSide, peer: serverSide, role: .client,
                                    into: UnsafeMutableBufferPointer(rebasing: buffer[0..<Self.maximumSteps]))
             let serverCount = walk(of: serverSide, peer: clientSide, role: .server,
@@ -16,6 +20,7 @@ extension FlowState {
             let clientSteps = buffer[0..<clientCount]
             let serverSteps = buffer[Self.maximumSteps..<(Self.maximumSteps + serverCount)]
             return report(end: end, threshold: threshold, hints: hints, detail: detail,
+                          clientSide: clientSide, serverSide: serverSide,
                           clientSteps: clientSteps, serverSteps: serverSteps)
         }
     }
@@ -23,17 +28,16 @@ extension FlowState {
     static let maximumSteps = 6
 
     private func report(end: FlowEnd, threshold: Nanoseconds, hints: AppHintTable, detail: Bool,
+                        clientSide: EndpointView, serverSide: EndpointView,
                         clientSteps: Slice<UnsafeMutableBufferPointer<StateTransition>>,
                         serverSteps: Slice<UnsafeMutableBufferPointer<StateTransition>>) -> FlowReport {
         let clientPath = clientSteps.map(\.state)
         let serverPath = serverSteps.map(\.state)
-        let (close, threeWay) = closeKind(clientPath: clientPath, serverPath: serverPath)
+        let (close, threeWay) = Self.closeKind(clientSide, serverSide, pair: pair, clientClosing: clientPath.contains(.closing),
+                                               serverClosing: serverPath.contains(.closing))
         // Findings run to the flow's end: the capture's end, or a replacing flow's SYN (port reuse).
         var findings = [Finding]()
-        for role in Role.allCases {
-            let (side, peer) = role == .client ? (clientSide, serverSide) : (serverSide, clientSide)
-            findings += Self.findings(of: side, peer: peer, role: role, pair: pair, end: end.at, threshold: threshold)
-        }
+        Self.forEachFinding(clientSide, serverSide, pair: pair, end: end.at, threshold: threshold) { findings.append($0) }
         var report = FlowReport(
             id: id, client: client, server: server, roles: roles,
             firstSeen: firstSeen, lastSeen: pair.lastSeen,
@@ -48,7 +52,7 @@ extension FlowState {
         return report
     }
 
-    private func endpointReport(_ side: EndpointState, peer: EndpointState, path: [TCPState]) -> EndpointReport {
+    private func endpointReport(_ side: EndpointView, peer: EndpointView, path: [TCPState]) -> EndpointReport {
         EndpointReport(finAt: side.fin?.time, finAckedAt: peer.ackedPeerFin?.time,
                        finRetransmits: Int(side.finRetransmits), resetAt: side.resetAt, path: path,
                        idleBeforeFin: side.fin != nil ? side.idleBeforeFin : nil,
@@ -58,14 +62,14 @@ extension FlowState {
     /// The endpoint's walk through the RFC 9293 states (SPEC §2), each step with the
     /// segment that caused it: the one derivation that the path, the ladder and the HTML
     /// timeline all read. The first step is where the capture found the endpoint (no cause).
-    func transitions(of side: EndpointState, peer: EndpointState, role: Role) -> [StateTransition] {
+    func transitions(of side: EndpointView, peer: EndpointView, role: Role) -> [StateTransition] {
         withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: Self.maximumSteps) { buffer in
             Array(buffer[0..<walk(of: side, peer: peer, role: role, into: buffer)])
         }
     }
 
     /// Writes the steps into `steps` (room for `maximumSteps`); returns how many.
-    private func walk(of side: EndpointState, peer: EndpointState, role: Role,
+    private func walk(of side: EndpointView, peer: EndpointView, role: Role,
                       into steps: UnsafeMutableBufferPointer<StateTransition>) -> Int {
         var count = 0
         func step(_ state: TCPState, _ sender: Role, _ mark: SegmentMark?) {
@@ -118,10 +122,41 @@ extension FlowState {
         return count
     }
 
+    /// What the tally counts of the flow as of `end` (its close kind and findings), without a
+    /// report: no path arrays, no findings array. Text mode counts every flow but prints only
+    /// those with findings; building a full report for each cost ~2,600 instructions a flow.
+    func outcome(end: Nanoseconds, threshold: Nanoseconds, close: CloseRecord) -> FlowOutcome {
+        let clientSide = EndpointView(open: self.clientSide, close: close.client)
+        let serverSide = EndpointView(open: self.serverSide, close: close.server)
+        return withUnsafeTemporaryAllocation(of: StateTransition.self, capacity: Self.maximumSteps) { buffer in
+            var clientClosing = false, serverClosing = false
+            let clientCount = walk(of: clientSide, peer: serverSide, role: .client, into: buffer)
+            for step in buffer[0..<clientCount] where step.state == .closing { clientClosing = true }
+            if clientClosing {
+                let serverCount = walk(of: serverSide, peer: clientSide, role: .server, into: buffer)
+                for step in buffer[0..<serverCount] where step.state == .closing { serverClosing = true }
+            }
+            let (kind, threeWay) = Self.closeKind(clientSide, serverSide, pair: pair, clientClosing: clientClosing,
+                                                  serverClosing: serverClosing)
+            var outcome = FlowOutcome(close: kind, threeWay: threeWay, resetBy: pair.resetBy)
+            Self.forEachFinding(clientSide, serverSide, pair: pair, end: end, threshold: threshold) { outcome.count($0.kind) }
+            return outcome
+        }
+    }
+
+    /// Both endpoints' findings, the client's first (SPEC §4).
+    @inline(__always)
+    static func forEachFinding(_ clientSide: EndpointView, _ serverSide: EndpointView, pair: PairState,
+                               end: Nanoseconds, threshold: Nanoseconds, _ body: (Finding) -> Void) {
+        Self.findings(of: clientSide, peer: serverSide, role: .client, pair: pair, end: end, threshold: threshold, body)
+        Self.findings(of: serverSide, peer: clientSide, role: .server, pair: pair, end: end, threshold: threshold, body)
+    }
+
     /// SPEC §3. FINs sent after an accepted RST were never recorded, so "both FINs" here
-    /// means both before any reset.
-    func closeKind(clientPath: [TCPState], serverPath: [TCPState]) -> (CloseKind, Bool) {
-        let c = clientSide, s = serverSide
+    /// means both before any reset. `clientClosing`/`serverClosing`: the endpoint's path
+    /// passes CLOSING (only read when neither FIN acknowledges the other).
+    static func closeKind(_ c: EndpointView, _ s: EndpointView, pair: PairState, clientClosing: Bool,
+                          serverClosing: Bool) -> (CloseKind, Bool) {
         guard let clientFin = c.fin, let serverFin = s.fin else {
             if pair.resetTime != nil { return (.reset, false) }
             return (c.fin != nil || s.fin != nil ? .halfClosed : .open, false)
@@ -134,7 +169,7 @@ extension FlowState {
         case (false, true): clientFirst = false
         case (true, true): clientFirst = clientFin.time <= serverFin.time  // impossible in real TCP
         case (false, false):
-            let both = clientPath.contains(.closing) && serverPath.contains(.closing)
+            let both = clientClosing && serverClosing
             return (both ? .simultaneous : .crossed, false)
         }
         // Three-way: the second FIN itself carries the first acknowledgement of the first.
@@ -143,32 +178,31 @@ extension FlowState {
         return (clientFirst ? .clientFirst : .serverFirst, threeWay)
     }
 
-    static func findings(of side: EndpointState, peer: EndpointState, role: Role, pair: PairState,
-                         end: Nanoseconds, threshold: Nanoseconds) -> [Finding] {
-        var found = [Finding]()
+    @inline(__always)
+    static func findings(of side: EndpointView, peer: EndpointView, role: Role, pair: PairState,
+                         end: Nanoseconds, threshold: Nanoseconds, _ emit: (Finding) -> Void) {
         if side.isPassiveCloser, let since = side.ackedPeerFin?.time {
             // CLOSE_WAIT from the acknowledgement of the peer's FIN until our FIN, a reset,
             // or the end of the capture.
             if let fin = side.fin {
                 if fin.time - since >= threshold {
-                    found.append(Finding(kind: .slowClose, endpoint: role, since: since, duration: fin.time - since,
+                    emit(Finding(kind: .slowClose, endpoint: role, since: since, duration: fin.time - since,
                                          activity: side.closeWaitActivity, endedBy: .fin))
                 }
             } else if let reset = pair.resetTime {
                 if reset - since >= threshold {
-                    found.append(Finding(kind: .slowClose, endpoint: role, since: since, duration: reset - since,
+                    emit(Finding(kind: .slowClose, endpoint: role, since: since, duration: reset - since,
                                          activity: side.closeWaitActivity,
                                          endedBy: pair.resetBy == role ? .reset : .peerReset))
                 }
             } else if end - since >= threshold {
-                found.append(Finding(kind: .closeWait, endpoint: role, since: since, duration: max(0, end - since),
+                emit(Finding(kind: .closeWait, endpoint: role, since: since, duration: max(0, end - since),
                                      activity: side.closeWaitActivity))
             }
         }
         if let fin = side.fin, peer.ackedPeerFin == nil, pair.resetTime == nil, end - fin.time >= threshold {
-            found.append(Finding(kind: .finUnacked, endpoint: role, since: fin.time, duration: end - fin.time,
+            emit(Finding(kind: .finUnacked, endpoint: role, since: fin.time, duration: end - fin.time,
                                  activity: side.peerActivityAfterFin))
         }
-        return found
     }
 }

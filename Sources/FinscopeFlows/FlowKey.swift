@@ -110,14 +110,17 @@ struct FlowTable {
     /// The slot of the flow with this hash for which `matches` holds, or nil.
     @inline(__always)
     func find(hash: UInt32, matches: (Int) -> Bool) -> Int? {
-        var position = Int(hash) & mask
-        for _ in 0...longestDistance {
-            let entry = entries[position]
-            if entry.slot < 0 { return nil }
-            if entry.hash == hash, matches(Int(entry.slot)) { return Int(entry.slot) }
-            position = (position + 1) & mask
+        // `position` is masked into the table: no bounds check needed.
+        entries.withUnsafeBufferPointer { entries in
+            var position = Int(hash) & mask
+            for _ in 0...longestDistance {
+                let entry = entries[position]
+                if entry.slot < 0 { return nil }
+                if entry.hash == hash, matches(Int(entry.slot)) { return Int(entry.slot) }
+                position = (position + 1) & mask
+            }
+            return nil
         }
-        return nil
     }
 
     /// Adds a flow known to be absent; false (nothing added) when its chain would pass
@@ -187,51 +190,132 @@ struct FlowTable {
     }
 }
 
-/// Flow records in fixed-size chunks: growing never copies the flows already stored (a
-/// doubling array would briefly hold two copies of every flow), and access is in place.
+/// Elements in fixed-size chunks, reached through a manually grown table of chunk pointers:
+/// growing never copies the elements (a doubling array would briefly hold two copies of
+/// every flow), and access is in place with no bounds check (an Array of chunk pointers
+/// cost a check and a buffer load on every access).
+struct Chunked<Element> {
+    static var chunkShift: Int { 12 }
+    static var chunkSize: Int { 1 << chunkShift }
+    private var table = UnsafeMutablePointer<UnsafeMutablePointer<Element>>.allocate(capacity: 16)
+    private var tableCapacity = 16
+    private var chunkCount = 0
+    /// Elements stored.
+    private(set) var count = 0
+
+    @inline(__always)
+    func pointer(_ index: Int) -> UnsafeMutablePointer<Element> {
+        table[index >> Self.chunkShift] + (index & (Self.chunkSize - 1))
+    }
+
+    /// Stores an element at the end; returns its index.
+    mutating func append(_ element: Element) -> Int {
+        if count == chunkCount * Self.chunkSize {
+            if chunkCount == tableCapacity {
+                let larger = UnsafeMutablePointer<UnsafeMutablePointer<Element>>.allocate(capacity: tableCapacity * 2)
+                larger.moveInitialize(from: table, count: chunkCount)
+                table.deallocate()
+                table = larger
+                tableCapacity *= 2
+            }
+            (table + chunkCount).initialize(to: UnsafeMutablePointer<Element>.allocate(capacity: Self.chunkSize))
+            chunkCount += 1
+        }
+        let index = count
+        pointer(index).initialize(to: element)
+        count += 1
+        return index
+    }
+
+    /// Frees everything (the owner's deinit).
+    func deallocate() {
+        for index in 0..<chunkCount {
+            let used = min(Self.chunkSize, count - index * Self.chunkSize)
+            if used > 0 { table[index].deinitialize(count: used) }
+            table[index].deallocate()
+        }
+        table.deallocate()
+    }
+}
+
+/// The flow records, and their close facts out of line (`CloseSide` pairs, allocated at a
+/// flow's first FIN or RST and reused when it leaves).
 final class FlowStore: @unchecked Sendable {
-    private static let chunkShift = 12
-    private static let chunkSize = 1 << chunkShift
     // Only the tracker that owns the store touches it, from one thread; dynamic exclusivity
-    // checks on these two properties were ~15% of the per-packet instructions.
-    @exclusivity(unchecked) private var chunks: [UnsafeMutablePointer<FlowState>] = []
-    /// Slots in use or freed (freed slots keep a flow with `id == 0`).
-    @exclusivity(unchecked) private(set) var count = 0
+    // checks on these properties were ~15% of the per-packet instructions.
+    @exclusivity(unchecked) private var flows = Chunked<FlowState>()
+    /// Close records: record `r` is the sides `2r` (client) and `2r + 1` (server); record 0
+    /// is scratch, passed for flows that have none (nothing reads or writes it then).
+    @exclusivity(unchecked) private var closes = Chunked<CloseSide>()
+    @exclusivity(unchecked) private var freeCloses: [UInt32] = []
     /// What the flows carried, each string once (SPEC §8); shared by every flow here.
     @exclusivity(unchecked) var hints = AppHintTable()
 
-    deinit {
-        for (index, chunk) in chunks.enumerated() {
-            let used = min(Self.chunkSize, count - index * Self.chunkSize)
-            if used > 0 { chunk.deinitialize(count: used) }
-            chunk.deallocate()
-        }
+    init() {
+        _ = closes.append(CloseSide())
+        _ = closes.append(CloseSide())
     }
 
-    @inline(__always)
-    private func pointer(_ slot: Int) -> UnsafeMutablePointer<FlowState> {
-        chunks[slot >> Self.chunkShift] + (slot & (Self.chunkSize - 1))
+    deinit {
+        flows.deallocate()
+        closes.deallocate()
     }
+
+    /// Slots in use or freed (freed slots keep a flow with `id == 0`).
+    var count: Int { flows.count }
 
     subscript(slot: Int) -> FlowState {
-        @inline(__always) unsafeAddress { UnsafePointer(pointer(slot)) }
-        @inline(__always) unsafeMutableAddress { pointer(slot) }
+        @inline(__always) unsafeAddress { UnsafePointer(flows.pointer(slot)) }
+        @inline(__always) unsafeMutableAddress { flows.pointer(slot) }
     }
 
-    /// Feeds one segment to the flow in `slot`.
+    /// Feeds one segment to the flow in `slot`; a FIN or RST gives the flow its close record first.
     @inline(__always)
     func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer, slot: Int) -> SegmentPlacement {
-        pointer(slot).pointee.process(segment, at: time, payload: payload, hints: &hints)
+        let flow = flows.pointer(slot)
+        if segment.flags.rawValue & 0x05 != 0, flow.pointee.closeRecord == 0 {
+            flow.pointee.closeRecord = newCloseRecord()
+        }
+        return flow.pointee.process(segment, at: time, payload: payload,
+                                    close: closes.pointer(Int(flow.pointee.closeRecord) &* 2), hints: &hints)
+    }
+
+    private func newCloseRecord() -> UInt32 {
+        if let record = freeCloses.popLast() {
+            closes.pointer(Int(record) * 2).pointee = CloseSide()
+            closes.pointer(Int(record) * 2 + 1).pointee = CloseSide()
+            return record
+        }
+        let index = closes.append(CloseSide())
+        _ = closes.append(CloseSide())
+        return UInt32(index / 2)
+    }
+
+    /// The close facts of the flow in `slot` (all marks none when it has no record).
+    func close(_ slot: Int) -> CloseRecord {
+        let record = Int(self[slot].closeRecord)
+        guard record != 0 else { return CloseRecord() }
+        return CloseRecord(client: closes.pointer(record * 2).pointee, server: closes.pointer(record * 2 + 1).pointee)
+    }
+
+    /// The flow in `slot` leaves: its close record goes back for reuse.
+    func releaseClose(_ slot: Int) {
+        let record = self[slot].closeRecord
+        guard record != 0 else { return }
+        freeCloses.append(record)
+        self[slot].closeRecord = 0
     }
 
     /// Stores a flow in a new slot and returns the slot.
-    func append(_ flow: FlowState) -> Int {
-        if count == chunks.count * Self.chunkSize {
-            chunks.append(UnsafeMutablePointer<FlowState>.allocate(capacity: Self.chunkSize))
-        }
-        let slot = count
-        pointer(slot).initialize(to: flow)
-        count += 1
-        return slot
+    func append(_ flow: FlowState) -> Int { flows.append(flow) }
+
+    func report(_ slot: Int, end: FlowEnd, threshold: Nanoseconds, detail: Bool = true) -> FlowReport {
+        self[slot].report(end: end, threshold: threshold, hints: hints, close: close(slot), detail: detail)
     }
+
+    func outcome(_ slot: Int, end: Nanoseconds, threshold: Nanoseconds) -> FlowOutcome {
+        self[slot].outcome(end: end, threshold: threshold, close: close(slot))
+    }
+
+    func holdsCloseWait(_ slot: Int) -> Bool { self[slot].holdsCloseWait(close(slot)) }
 }

@@ -150,18 +150,81 @@ public struct FlowTally: Sendable, Equatable {
 
     public init() {}
 
-    public mutating func add(_ report: FlowReport) {
+    public mutating func add(_ report: FlowReport) { add(FlowOutcome(report)) }
+
+    /// One flow's counts, from its report or straight from its state (`FlowState.outcome`).
+    mutating func add(_ outcome: FlowOutcome) {
         flows += 1
-        let kind = CloseKind.allCases.firstIndex(of: report.close)!
+        let kind = outcome.close.tallyIndex
         close[kind] += 1
-        if report.threeWay { threeWay[kind] += 1 }
-        if report.close == .reset, report.resetBy == .client { resetByClient += 1 }
-        for finding in report.findings { findings[FindingKind.allCases.firstIndex(of: finding.kind)!] += 1 }
+        if outcome.threeWay { threeWay[kind] += 1 }
+        if outcome.close == .reset, outcome.resetBy == .client { resetByClient += 1 }
+        findings[0] += Int(outcome.closeWait)
+        findings[1] += Int(outcome.slowClose)
+        findings[2] += Int(outcome.finUnacked)
     }
 
-    public func count(_ kind: CloseKind) -> Int { close[CloseKind.allCases.firstIndex(of: kind)!] }
-    public func threeWayCount(_ kind: CloseKind) -> Int { threeWay[CloseKind.allCases.firstIndex(of: kind)!] }
-    public func count(_ kind: FindingKind) -> Int { findings[FindingKind.allCases.firstIndex(of: kind)!] }
+    public func count(_ kind: CloseKind) -> Int { close[kind.tallyIndex] }
+    public func threeWayCount(_ kind: CloseKind) -> Int { threeWay[kind.tallyIndex] }
+    public func count(_ kind: FindingKind) -> Int { findings[kind.tallyIndex] }
+}
+
+/// What the tally counts of one flow: its close kind and how many findings of each kind.
+struct FlowOutcome {
+    var close: CloseKind
+    var threeWay: Bool
+    var resetBy: Role?
+    // Per endpoint at most one of each kind: two a flow.
+    var closeWait: UInt8 = 0
+    var slowClose: UInt8 = 0
+    var finUnacked: UInt8 = 0
+
+    var hasFindings: Bool { closeWait | slowClose | finUnacked != 0 }
+
+    init(close: CloseKind, threeWay: Bool, resetBy: Role?) {
+        self.close = close
+        self.threeWay = threeWay
+        self.resetBy = resetBy
+    }
+
+    init(_ report: FlowReport) {
+        self.init(close: report.close, threeWay: report.threeWay, resetBy: report.resetBy)
+        for finding in report.findings { count(finding.kind) }
+    }
+
+    @inline(__always)
+    mutating func count(_ kind: FindingKind) {
+        switch kind {
+        case .closeWait: closeWait += 1
+        case .slowClose: slowClose += 1
+        case .finUnacked: finUnacked += 1
+        }
+    }
+}
+
+// Positions in `allCases` without building the `allCases` array (an allocation) per flow.
+extension CloseKind {
+    var tallyIndex: Int {
+        switch self {
+        case .clientFirst: 0
+        case .serverFirst: 1
+        case .simultaneous: 2
+        case .crossed: 3
+        case .reset: 4
+        case .halfClosed: 5
+        case .open: 6
+        }
+    }
+}
+
+extension FindingKind {
+    var tallyIndex: Int {
+        switch self {
+        case .closeWait: 0
+        case .slowClose: 1
+        case .finUnacked: 2
+        }
+    }
 }
 
 /// The box behind `FlowReport.app`.

@@ -1,5 +1,14 @@
 import FinscopeWire
 
+/// Flag tests on the raw byte: `TCPFlags.syn` and its siblings are static stored properties
+/// of another module, read through lazy-initialisation accessors at every use.
+extension TCPFlags {
+    @inline(__always) var hasFIN: Bool { rawValue & 0x01 != 0 }
+    @inline(__always) var hasSYN: Bool { rawValue & 0x02 != 0 }
+    @inline(__always) var hasRST: Bool { rawValue & 0x04 != 0 }
+    @inline(__always) var hasACK: Bool { rawValue & 0x10 != 0 }
+}
+
 /// One connection: two endpoint state machines and the facts that belong to the pair.
 /// Zeek's split: each side keeps its own facts, the flow's verdict is derived from both.
 struct FlowState {
@@ -12,6 +21,8 @@ struct FlowState {
     var app = AppFacts()
     /// 0 marks a free slot in the tracker (ids start at 1).
     var id: Int
+    /// This flow's close facts in the store's `CloseRecord`s; 0 until its first FIN or RST.
+    var closeRecord: UInt32 = 0
     var roles: RoleOrigin
     /// The client is the key's lower endpoint.
     private var clientIsLow: Bool
@@ -26,10 +37,10 @@ struct FlowState {
         pair = PairState(lastSeen: time, established: true, lastPayloadAt: time)
         let flags = segment.flags
         let sourceIsClient: Bool
-        if flags.contains(.syn) && !flags.contains(.rst) {
+        if flags.hasSYN && !flags.hasRST {
             roles = .handshake
             pair.established = false
-            sourceIsClient = !flags.contains(.ack)
+            sourceIsClient = !flags.hasACK
         } else {
             // Mid-connection: the lower port serves; equal ports, the first destination.
             roles = .inferred
@@ -44,17 +55,17 @@ struct FlowState {
     var server: EndpointAddress { clientIsLow ? key.highEndpoint : key.lowEndpoint }
 
     /// Both FINs acknowledged, or an accepted RST: nothing more can change but `resetAt`.
-    var isClosed: Bool {
-        pair.resetTime != nil
-            || (clientSide.ackedPeerFin != nil && serverSide.ackedPeerFin != nil
-                && clientSide.fin != nil && serverSide.fin != nil)
+    @inline(__always) var isClosed: Bool {
+        pair.hasReset
+            || (clientSide.hasAckedPeerFin && serverSide.hasAckedPeerFin && clientSide.hasFin && serverSide.hasFin)
     }
 
-    /// An endpoint acknowledged its peer's FIN and has not closed: a possible leak.
-    var holdsCloseWait: Bool {
-        pair.resetTime == nil
-            && ((clientSide.isPassiveCloser && clientSide.fin == nil)
-                || (serverSide.isPassiveCloser && serverSide.fin == nil))
+    /// An endpoint acknowledged its peer's FIN and has not closed: a possible leak. `close`:
+    /// this flow's close facts (a fresh record when it has none).
+    @inline(__always) func holdsCloseWait(_ close: CloseRecord) -> Bool {
+        !pair.hasReset
+            && ((close.client.isPassiveCloser && !clientSide.hasFin)
+                || (close.server.isPassiveCloser && !serverSide.hasFin))
     }
 
     @inline(__always)
@@ -72,21 +83,26 @@ struct FlowState {
     }
 
     /// Feeds one segment; says where it landed (sender, its place in the sender's order,
-    /// whether it was a capture duplicate).
+    /// whether it was a capture duplicate). `close`: this flow's close facts, the client's
+    /// then the server's (the store allocates them before a FIN or RST segment; until then
+    /// a scratch pair that nothing reads).
     @inline(__always)
     mutating func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer,
-                          hints: inout AppHintTable) -> SegmentPlacement {
+                          close: UnsafeMutablePointer<CloseSide>, hints: inout AppHintTable) -> SegmentPlacement {
         let sender = role(ofSource: segment)
         let fresh: Bool
         let index: UInt32
+        let clientClose = close, serverClose = close + 1
         if sender == .client {
-            fresh = Self.step(segment, at: time, sender: &clientSide, receiver: &serverSide, senderRole: .client, flow: &pair)
+            fresh = Self.step(segment, at: time, sender: &clientSide, receiver: &serverSide,
+                              senderClose: clientClose, receiverClose: serverClose, senderRole: .client, flow: &pair)
             index = clientSide.sent &- 1
         } else {
-            fresh = Self.step(segment, at: time, sender: &serverSide, receiver: &clientSide, senderRole: .server, flow: &pair)
+            fresh = Self.step(segment, at: time, sender: &serverSide, receiver: &clientSide,
+                              senderClose: serverClose, receiverClose: clientClose, senderRole: .server, flow: &pair)
             index = serverSide.sent &- 1
         }
-        if fresh, segment.payloadLength > 0, pair.resetTime == nil {
+        if fresh, segment.payloadLength > 0, !pair.hasReset {
             app.note(payload, payloadLength: Int(segment.payloadLength), sender: sender, table: &hints)
         }
         return SegmentPlacement(flowID: id, sender: sender, index: index, duplicate: !fresh)
@@ -116,12 +132,15 @@ struct FlowState {
             get { resetStorage == .min ? nil : resetStorage }
             set { resetStorage = newValue ?? .min }
         }
+        @inline(__always) var hasReset: Bool { resetStorage != .min }
+        @inline(__always) mutating func setReset(at time: Nanoseconds) { resetStorage = time }
     }
 
     /// One segment from `sender` to `receiver` (SPEC §1, §2, §5).
     @inline(__always)
     static func step(_ segment: TCPSegment, at time: Nanoseconds,
                      sender: inout EndpointState, receiver: inout EndpointState,
+                     senderClose: UnsafeMutablePointer<CloseSide>, receiverClose: UnsafeMutablePointer<CloseSide>,
                      senderRole: Role, flow: inout PairState) -> Bool {
         let flags = segment.flags
         let seq = segment.sequence
@@ -149,16 +168,16 @@ struct FlowState {
         // An RST is handled before anything else, as RFC 9293 §3.10.7 checks the RST bit
         // before the SYN bit (and Linux's tcp_validate_incoming does likewise): a segment
         // with SYN and RST is an RST, never a new connection or an ISN.
-        if flags.contains(.rst) {
+        if flags.hasRST {
             // RSTs acknowledge nothing; an ignored one is discarded whole.
             let accepted = acceptsReset(segment, sender: sender, receiver: receiver, senderRole: senderRole, flow: flow)
-            if flow.resetTime != nil {
+            if flow.hasReset {
                 // After the first accepted RST nothing changes but `resetAt` (SPEC §2): a later
                 // RST is neither a new reset nor an ignored one.
-                if accepted, sender.resetAt == nil { sender.resetAt = time }
+                if accepted, !senderClose.pointee.hasResetAt { senderClose.pointee.setResetAt(time) }
             } else if accepted {
-                sender.resetAt = time
-                flow.resetTime = time
+                senderClose.pointee.setResetAt(time)
+                flow.setReset(at: time)
                 flow.resetBy = senderRole
                 flow.resetIndex = mark.index
             } else {
@@ -166,16 +185,16 @@ struct FlowState {
             }
             return true
         }
-        if flow.resetTime != nil { return true }
+        if flow.hasReset { return true }
 
-        if flags.contains(.syn) {
+        if flags.hasSYN {
             // A second SYN+ACK with another ISN (a server that answered a retransmitted SYN
             // anew): the client may acknowledge either, so the earlier one is kept too.
-            if flags.contains(.ack), sender.sawSYNACK, sender.isn != seq { sender.alternateISN = sender.isn }
+            if flags.hasACK, sender.sawSYNACK, sender.isn != seq { sender.setAlternateISN(sender.isn) }
             sender.hasISN = true
             sender.isn = seq
             sender.windowScale = segment.windowScale
-            if flags.contains(.ack) {
+            if flags.hasACK {
                 sender.sawSYNACK = true
                 if !receiver.hasISN {
                     receiver.hasISN = true
@@ -190,14 +209,14 @@ struct FlowState {
         // keep-alive probe sits one below the next sequence number.
         let activity: Activity =
             length == 0 || (length == 1 && sender.hasNextSeq && seq &+ 1 == sender.nextSeq) ? .ackOnly : .data
-        if let acked = sender.ackedPeerFin, sender.fin == nil, !flags.contains(.fin), acked.index < mark.index {
+        if sender.hasAckedPeerFin, !sender.hasFin, !flags.hasFIN, senderClose.pointee.ackedPeerFinIndex < mark.index {
             sender.closeWaitActivity = max(sender.closeWaitActivity, activity)
         }
-        if receiver.fin != nil {
+        if receiver.hasFin {
             receiver.peerActivityAfterFin = max(receiver.peerActivityAfterFin, activity)
         }
 
-        if flags.contains(.ack) {
+        if flags.hasACK {
             sender.hasAck = true
             sender.ackValue = ack
             if !sender.hasHighestAck || seqAfter(ack, sender.highestAck) {
@@ -207,57 +226,59 @@ struct FlowState {
                 sender.highestAckTime = time
             }
             sender.ackWindow = segment.window
-            sender.ackWindowFromSYN = flags.contains(.syn)
+            sender.ackWindowFromSYN = flags.hasSYN
             if !flow.established, senderRole == .client {
                 if receiver.sawSYNACK {
                     // The ACK of either SYN+ACK establishes the connection (SPEC §2).
                     if seqAtOrAfter(ack, receiver.isn &+ 1)
-                        || receiver.alternateISN.map({ ack == $0 &+ 1 }) == true {
+                        || (receiver.hasAlternateISN && ack == receiver.alternateISNStorage &+ 1) {
                         flow.established = true
                     }
-                } else if sender.sawSYN, !flags.contains(.syn) {
+                } else if sender.sawSYN, !flags.hasSYN {
                     flow.established = true
                 }
             }
-            if receiver.fin != nil, sender.ackedPeerFin == nil, seqAtOrAfter(ack, receiver.finSeq &+ 1) {
-                sender.ackedPeerFin = mark
-                sender.receivedPeerFinIndex = receiver.finLastTransmissionIndex
-                sender.receivedPeerFinTime = receiver.finLastTransmissionTime
+            if receiver.hasFin, !sender.hasAckedPeerFin, seqAtOrAfter(ack, receiverClose.pointee.finSeq &+ 1) {
+                sender.hasAckedPeerFin = true
+                senderClose.pointee.setAckedPeerFin(mark)
+                senderClose.pointee.setReceivedPeerFin(index: receiverClose.pointee.finLastRawIndex,
+                                                       time: receiverClose.pointee.finLastTransmissionTime)
             }
         }
 
-        if flags.contains(.fin) {
-            if sender.fin == nil {
-                sender.fin = mark
-                sender.idleBeforeFin = time - flow.lastPayloadAt
-                sender.finSeq = seq &+ length &+ (flags.contains(.syn) ? 1 : 0)
-                sender.finFirstAck = ack
-                sender.finFirstHasAck = flags.contains(.ack)
+        if flags.hasFIN {
+            if !sender.hasFin {
+                sender.hasFin = true
+                senderClose.pointee.setFin(mark)
+                senderClose.pointee.idleBeforeFin = time - flow.lastPayloadAt
+                senderClose.pointee.finSeq = seq &+ length &+ (flags.hasSYN ? 1 : 0)
+                senderClose.pointee.finFirstAck = ack
+                sender.finFirstHasAck = flags.hasACK
                 // Capture reordering: the peer's acknowledgement may have been captured first.
                 // Its first segment acknowledging the FIN (in its own sending order, SPEC §1)
                 // is the first that carried an ack this high.
-                if receiver.ackedPeerFin == nil, receiver.hasHighestAck,
-                   seqAtOrAfter(receiver.highestAck, sender.finSeq &+ 1) {
-                    receiver.ackedPeerFin = SegmentMark(index: receiver.highestAckIndex, time: receiver.highestAckTime)
-                    receiver.receivedPeerFinIndex = mark.index
-                    receiver.receivedPeerFinTime = time
+                if !receiver.hasAckedPeerFin, receiver.hasHighestAck,
+                   seqAtOrAfter(receiver.highestAck, senderClose.pointee.finSeq &+ 1) {
+                    receiver.hasAckedPeerFin = true
+                    receiverClose.pointee.setAckedPeerFin(SegmentMark(index: receiver.highestAckIndex,
+                                                                      time: receiver.highestAckTime))
+                    receiverClose.pointee.setReceivedPeerFin(index: mark.index, time: time)
                 }
             } else {
-                sender.finRetransmits &+= 1
+                senderClose.pointee.finRetransmits &+= 1
             }
-            sender.finLastTransmissionIndex = mark.index
-            sender.finLastTransmissionTime = time
+            senderClose.pointee.setFinLastTransmission(index: mark.index, time: time)
         }
 
         if length > 0 {
             flow.lastPayloadAt = time
             // New bytes only: the part of the payload beyond what was already sent.
-            let dataStart = seq &+ (flags.contains(.syn) ? 1 : 0)
+            let dataStart = seq &+ (flags.hasSYN ? 1 : 0)
             let fresh = sender.hasNextSeq ? min(Int64(length), max(0, Int64(seqDistance(sender.nextSeq, dataStart &+ length))))
                 : Int64(length)
             sender.payloadBytes &+= UInt64(fresh)
         }
-        let end = seq &+ length &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0)
+        let end = seq &+ length &+ (flags.hasSYN ? 1 : 0) &+ (flags.hasFIN ? 1 : 0)
         if !sender.hasNextSeq || seqAfter(end, sender.nextSeq) {
             sender.hasNextSeq = true
             sender.nextSeq = end
@@ -283,7 +304,7 @@ struct FlowState {
         }
         let receiverInSynSent = senderRole == .server && !flow.established && client.sawSYN && !client.hasAck
         if receiverInSynSent {
-            return segment.flags.contains(.ack) && seqAfter(segment.acknowledgment, client.isn)
+            return segment.flags.hasACK && seqAfter(segment.acknowledgment, client.isn)
                 && seqAtOrAfter(client.nextSeq, segment.acknowledgment)
         }
         return true

@@ -75,8 +75,7 @@ public struct FlowTracker: ~Copyable {
     public var finishedFlows: FlowTally {
         var tally = finishedTally
         for slot in 0..<slots.count where slots[slot].id != 0 && slots[slot].isClosed {
-            tally.add(slots[slot].report(end: FlowEnd(reason: .captureEnd, at: slots[slot].pair.lastSeen),
-                                         threshold: configuration.closeWaitThreshold, hints: slots.hints, detail: false))
+            tally.add(slots.outcome(slot, end: slots[slot].pair.lastSeen, threshold: configuration.closeWaitThreshold))
         }
         return tally
     }
@@ -92,7 +91,12 @@ public struct FlowTracker: ~Copyable {
     public init(configuration: Configuration = Configuration(), seed: HashSeed = .random()) {
         self.configuration = configuration
         self.seed = seed
+        sweepHorizon = min(configuration.closedLinger, configuration.idleTimeout ?? .max)
     }
+
+    /// A flow idle for less than this is left alone by the sweep (closed flows linger, open
+    /// ones wait for the idle timeout): one comparison decides most slots.
+    private let sweepHorizon: Nanoseconds
 
     /// Flows in the table now.
     public var trackedFlows: Int { activeFlows }
@@ -111,7 +115,7 @@ public struct FlowTracker: ~Copyable {
         if let found = table.find(hash: hash, matches: { slots[$0].key == key }) {
             slot = found
             let flags = segment.flags
-            if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst),
+            if flags.hasSYN, !flags.hasACK, !flags.hasRST,
                !slots[slot].isRetransmittedSYN(segment) {
                 // Port reuse: a new connection on the same 4-tuple ends the old one here.
                 finish(slot: slot, end: FlowEnd(reason: .replaced, at: time))
@@ -153,24 +157,29 @@ public struct FlowTracker: ~Copyable {
         }
     }
 
-    /// The flow's report, in detail when it will be kept or streamed (every flow, or one with
-    /// a finding); a report that is only counted skips the transitions and hints.
-    private func detailedReport(_ slot: Int, end: FlowEnd) -> FlowReport {
-        let everyFlow = configuration.retainAllFlows || finishedHandler != nil
-        let report = slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints,
-                                        detail: everyFlow)
-        if everyFlow || report.findings.isEmpty { return report }
-        return slots[slot].report(end: end, threshold: configuration.closeWaitThreshold, hints: slots.hints)
+    /// What the tally counts of the flow in `slot`, and its report when one is kept or streamed
+    /// (every flow, or one with a finding). A flow that is only counted gets no report.
+    private func tallied(_ slot: Int, end: FlowEnd) -> (outcome: FlowOutcome, report: FlowReport?) {
+        if configuration.retainAllFlows || finishedHandler != nil {
+            let report = slots.report(slot, end: end, threshold: configuration.closeWaitThreshold)
+            return (FlowOutcome(report), report)
+        }
+        let outcome = slots.outcome(slot, end: end.at, threshold: configuration.closeWaitThreshold)
+        guard outcome.hasFindings else { return (outcome, nil) }
+        return (outcome, slots.report(slot, end: end, threshold: configuration.closeWaitThreshold))
     }
 
     /// Reports the flow in `slot` and frees the slot.
     private mutating func finish(slot: Int, end: FlowEnd) {
         guard slots[slot].id != 0 else { return }
-        let report = detailedReport(slot, end: end)
-        finishedTally.add(report)
-        finishedHandler?(report)
-        if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
+        let (outcome, report) = tallied(slot, end: end)
+        finishedTally.add(outcome)
+        if let report {
+            finishedHandler?(report)
+            if configuration.retainAllFlows || !report.findings.isEmpty { finished.append(report) }
+        }
         table.remove(hash: slots[slot].key.hash(seed), slot: slot)
+        slots.releaseClose(slot)
         slots[slot].id = 0
         freeSlots.append(Int32(slot))
         activeFlows -= 1
@@ -189,9 +198,10 @@ public struct FlowTracker: ~Copyable {
             guard slots[slot].id != 0 else { continue }
             let lastSeen = slots[slot].pair.lastSeen
             let idle = now - lastSeen
+            if idle < sweepHorizon { continue }
             if idle >= configuration.closedLinger, slots[slot].isClosed {
                 finish(slot: slot, end: FlowEnd(reason: .closed, at: lastSeen))
-            } else if let timeout = configuration.idleTimeout, idle >= timeout, !slots[slot].holdsCloseWait {
+            } else if let timeout = configuration.idleTimeout, idle >= timeout, !slots.holdsCloseWait(slot) {
                 expiredIdle += 1
                 finish(slot: slot, end: FlowEnd(reason: .idle, at: now))
             }
@@ -226,7 +236,7 @@ public struct FlowTracker: ~Copyable {
             if position >= slots.count { position = 0 }
             if slots[position].id != 0 {
                 examined += 1
-                let holdsCloseWait = slots[position].holdsCloseWait
+                let holdsCloseWait = slots.holdsCloseWait(position)
                 let lastSeen = slots[position].pair.lastSeen
                 if (victimHoldsCloseWait && !holdsCloseWait)
                     || (holdsCloseWait == victimHoldsCloseWait && lastSeen < oldest) {
@@ -249,9 +259,9 @@ public struct FlowTracker: ~Copyable {
         var tally = finishedTally
         var flows = finished
         for slot in 0..<slots.count where slots[slot].id != 0 {
-            let report = detailedReport(slot, end: FlowEnd(reason: .captureEnd, at: captureEnd))
-            tally.add(report)
-            if configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
+            let (outcome, report) = tallied(slot, end: FlowEnd(reason: .captureEnd, at: captureEnd))
+            tally.add(outcome)
+            if let report, configuration.retainAllFlows || !report.findings.isEmpty { flows.append(report) }
         }
         flows.sort { $0.id < $1.id }
         return (flows, tally)
@@ -274,9 +284,8 @@ extension FlowTracker {
     /// below the threshold (not findings): "the capture may have stopped too soon".
     public func closeWaitBelowThreshold(captureEnd: Nanoseconds) -> [Nanoseconds] {
         var out: [Nanoseconds] = []
-        for slot in 0..<slots.count where slots[slot].id != 0 && slots[slot].holdsCloseWait {
-            let report = slots[slot].report(end: FlowEnd(reason: .captureEnd, at: captureEnd), threshold: 0,
-                                            hints: slots.hints, detail: false)
+        for slot in 0..<slots.count where slots[slot].id != 0 && slots.holdsCloseWait(slot) {
+            let report = slots.report(slot, end: FlowEnd(reason: .captureEnd, at: captureEnd), threshold: 0, detail: false)
             for finding in report.findings where finding.kind == .closeWait && finding.duration < configuration.closeWaitThreshold {
                 out.append(finding.duration)
             }
