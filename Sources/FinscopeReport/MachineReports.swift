@@ -10,38 +10,47 @@ import FinscopeWire
 /// (`JSONReport.renderNDJSON`).
 public enum NDJSONReport {
     /// One flow, as one line (with its newline).
-    public static func flowLine(_ flow: FlowReport) -> String {
-        let json = JSONWriter()
-        json.object {
-            json.field("type") { json.string("flow") }
-            json.field("flow") { JSONReport.flow(flow, json) }
-        }
-        return json.text + "\n"
+    public static func writeFlowLine(_ flow: FlowReport, to json: JSONWriter) {
+        json.beginObject()
+        json.field("type", "flow")
+        json.key("flow"); JSONReport.flow(flow, json)
+        json.endObject()
+        json.newline()
     }
 
     /// A socket the kernel held in CLOSE_WAIT before the capture started (live mode's start):
     /// `{"type":"kernelSocket","socket":{...}}`, the socket as in `kernelSockets`.
-    public static func kernelSocketLine(_ socket: KernelSocketReport) -> String {
-        let json = JSONWriter()
-        json.object {
-            json.field("type") { json.string("kernelSocket") }
-            json.field("socket") { JSONReport.kernelSocket(socket, json) }
-        }
-        return json.text + "\n"
+    public static func writeKernelSocketLine(_ socket: KernelSocketReport, to json: JSONWriter) {
+        json.beginObject()
+        json.field("type", "kernelSocket")
+        json.key("socket"); JSONReport.kernelSocket(socket, json)
+        json.endObject()
+        json.newline()
     }
 
     /// The closing summary line (with its newline).
-    public static func summaryLine(_ result: AnalysisResult) -> String {
-        let json = JSONWriter()
-        json.object {
-            json.field("type") { json.string("summary") }
-            json.field("schema") { json.number(1) }
-            json.field("source") { JSONReport.source(result.source, json) }
-            json.field("summary") { JSONReport.summary(result, json) }
-            json.field("groups") { json.array(result.groups) { JSONReport.group($0, json) } }
-            JSONReport.hostFields(result, json)
-        }
-        return json.text + "\n"
+    public static func writeSummaryLine(_ result: AnalysisResult, to json: JSONWriter) {
+        json.beginObject()
+        json.field("type", "summary")
+        json.field("schema", 1)
+        json.key("source"); JSONReport.source(result.source, json)
+        json.key("summary"); JSONReport.summary(result, json)
+        json.key("groups"); JSONReport.groups(result.groups, json)
+        JSONReport.hostFields(result, json)
+        json.endObject()
+        json.newline()
+    }
+
+    /// The lines as text (tests).
+    public static func flowLine(_ flow: FlowReport) -> String { text { writeFlowLine(flow, to: $0) } }
+    public static func kernelSocketLine(_ socket: KernelSocketReport) -> String { text { writeKernelSocketLine(socket, to: $0) } }
+    public static func summaryLine(_ result: AnalysisResult) -> String { text { writeSummaryLine(result, to: $0) } }
+
+    static func text(_ body: (JSONWriter) -> Void) -> String {
+        let json = JSONWriter.memory()
+        defer { json.close() }
+        body(json)
+        return json.text
     }
 }
 
