@@ -260,19 +260,45 @@ public struct JSONWriter {
         if let value { number(value) } else { null() }
     }
 
+    /// "00" to "99": two digits per division.
+    static var digitPairs: StaticString {
+        """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+    }
+
     /// `value` in decimal at `out`, zero-padded to `minimum` digits; returns the digit count.
     @inline(__always)
     static func digits(_ value: UInt64, into out: UnsafeMutablePointer<UInt8>, minimum: Int) -> Int {
         var length = 1
-        var rest = value / 10
-        while rest > 0 { length += 1; rest /= 10 }
+        var probe = value
+        while probe >= 100 { probe /= 100; length += 2 }
+        if probe >= 10 { length += 1 }
         if length < minimum { length = minimum }
+        let pairs = digitPairs.utf8Start
         var value = value
         var index = length
+        while value >= 100 {
+            let pair = Int(value % 100) &* 2
+            value /= 100
+            index -= 2
+            out[index] = pairs[pair]
+            out[index + 1] = pairs[pair + 1]
+        }
+        if value >= 10 {
+            let pair = Int(value) &* 2
+            index -= 2
+            out[index] = pairs[pair]
+            out[index + 1] = pairs[pair + 1]
+        } else {
+            index -= 1
+            out[index] = UInt8(truncatingIfNeeded: value) &+ UInt8(ascii: "0")
+        }
         while index > 0 {
             index -= 1
-            out[index] = UInt8(truncatingIfNeeded: value % 10) &+ UInt8(ascii: "0")
-            value /= 10
+            out[index] = UInt8(ascii: "0")
         }
         return length
     }
@@ -312,15 +338,38 @@ public struct JSONWriter {
     }
 
     func escaped(_ text: UnsafeBufferPointer<UInt8>) {
-        reserve(text.count + 2)
+        // Most strings need no escape: copied as they are scanned.
+        let length = text.count
+        reserve(length + 2)
+        let out = state.pointee.bytes + state.pointee.count
+        out[0] = UInt8(ascii: "\"")
+        var index = 0
+        if let base = text.baseAddress {
+            while index < length {
+                let byte = base[index]
+                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { break }
+                out[index + 1] = byte
+                index += 1
+            }
+        }
+        if index == length {
+            out[length + 1] = UInt8(ascii: "\"")
+            state.pointee.count &+= length + 2
+            return
+        }
+        state.pointee.count &+= index + 1
+        escapedRest(UnsafeBufferPointer(rebasing: text[index...]))
+    }
+
+    /// From the first byte that needs an escape, with the closing quote.
+    @inline(never)
+    func escapedRest(_ text: UnsafeBufferPointer<UInt8>) {
+        reserve(text.count + 8)
         var out = state.pointee.bytes + state.pointee.count
         var room = state.pointee.capacity - state.pointee.count
-        out[0] = UInt8(ascii: "\"")
-        var used = 1
+        var used = 0
         for byte in text {
             if byte >= 0x20, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") {
-                // Room for this byte and the closing quote was reserved up front, unless
-                // escapes before it used that room up.
                 if used + 2 > room {
                     state.pointee.count &+= used
                     reserve(text.count + 8)
