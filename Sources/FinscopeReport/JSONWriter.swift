@@ -139,7 +139,7 @@ public struct JSONWriter {
     public func discard() { state.pointee.count = 0 }
 
     @inline(__always)
-    func byte(_ value: UInt8) {
+    public func byte(_ value: UInt8) {
         reserve(1)
         state.pointee.bytes[state.pointee.count] = value
         state.pointee.count &+= 1
@@ -147,14 +147,14 @@ public struct JSONWriter {
 
     /// Bytes as they are.
     @inline(__always)
-    func raw(_ pointer: UnsafePointer<UInt8>, _ count: Int) {
+    public func raw(_ pointer: UnsafePointer<UInt8>, _ count: Int) {
         reserve(count)
         (state.pointee.bytes + state.pointee.count).update(from: pointer, count: count)
         state.pointee.count &+= count
     }
 
     @inline(__always)
-    func raw(_ literal: StaticString) {
+    public func raw(_ literal: StaticString) {
         raw(literal.utf8Start, literal.utf8CodeUnitCount)
     }
 
@@ -417,20 +417,24 @@ public struct JSONWriter {
 
     /// An address as a string: IPv4 dotted quad written digit by digit; IPv6 in its
     /// compressed form (`IPAddress.description`).
-    public func ip(_ address: IPAddress) {
-        guard !address.isIPv6 else { return string(address.description) }
+    public func ip(_ address: IPAddress, quoted: Bool = true) {
+        guard !address.isIPv6 else { return quoted ? string(address.description) : rawText(address.description) }
         reserve(17)
         let out = state.pointee.bytes + state.pointee.count
         out[0] = UInt8(ascii: "\"")
-        var length = 1
+        var length = quoted ? 1 : 0
         let value = UInt64(truncatingIfNeeded: address.low)
         var shift: UInt64 = 24
         while true {
             length += Self.digits(value >> shift & 0xff, into: out + length, minimum: 1)
-            out[length] = shift == 0 ? UInt8(ascii: "\"") : UInt8(ascii: ".")
-            length += 1
             if shift == 0 { break }
+            out[length] = UInt8(ascii: ".")
+            length += 1
             shift -= 8
+        }
+        if quoted {
+            out[length] = UInt8(ascii: "\"")
+            length += 1
         }
         state.pointee.count &+= length
     }

@@ -65,7 +65,7 @@ extension Analyze {
             if !streamsFlows { for flow in result.flows { NDJSONReport.writeFlowLine(flow, to: out) } }
             NDJSONReport.writeSummaryLine(result, to: out)
         case .csv:
-            if !streamsFlows { for flow in result.flows { out.rawText(CSVReport.row(flow)) } }
+            if !streamsFlows { for flow in result.flows { CSVReport.writeRow(flow, to: out) } }
         }
         out.flush()
         if let spool = machine.spool, spool.failure != 0 {
@@ -189,7 +189,7 @@ struct MachineOutput {
         switch format {
         case .json: if let spool { JSONReport.spool(flow, into: spool) }
         case .ndjson: NDJSONReport.writeFlowLine(flow, to: out)
-        case .csv: out.rawText(CSVReport.row(flow))
+        case .csv: CSVReport.writeRow(flow, to: out)
         }
     }
 

@@ -183,4 +183,13 @@ import Glibc
         json.close()
         _ = close(ends[1])
     }
+
+    /// RFC 4180 quoting at the byte level: a CR LF pair is a line break too.
+    @Test func csvFieldsQuotedByTheirBytes() {
+        #expect(CSVReport.quoted("a\r\nb") == "\"a\r\nb\"")
+        #expect(CSVReport.quoted("é, “x”") == "\"é, “x”\"")
+        #expect(CSVReport.quoted("q\"") == "\"q\"\"\"")
+        #expect(CSVReport.quoted("GET /a;b") == "GET /a;b")
+        #expect(CSVReport.quoted("") == "")
+    }
 }
