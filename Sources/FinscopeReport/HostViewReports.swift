@@ -12,65 +12,69 @@ extension JSONReport {
     /// `"kernel": {"state", "checkedAt"}` on a finding the kernel confirmed.
     static func kernelField(_ finding: Finding, _ json: JSONWriter) {
         guard let kernel = finding.kernel else { return }
-        json.field("kernel") {
-            json.object {
-                json.field("state") { json.string(kernel.state) }
-                json.field("checkedAt") { json.time(kernel.checkedAt) }
-            }
-        }
+        json.key("kernel")
+        json.beginObject()
+        json.field("state", kernel.state)
+        json.timeField("checkedAt", kernel.checkedAt)
+        json.endObject()
     }
 
     /// Inside a `process` object: `exited`, and the container and namespace when known.
     static func processExtras(_ process: OwningProcess, _ json: JSONWriter) {
-        json.field("exited") { json.bool(process.exited) }
-        if let container = process.containerID { json.field("containerID") { json.string(container) } }
-        if let netns = process.netns { json.field("netns") { json.number(Int(truncatingIfNeeded: netns)) } }
+        json.field("exited", process.exited)
+        if let container = process.containerID { json.field("containerID", container) }
+        if let netns = process.netns { json.field("netns", Int(truncatingIfNeeded: netns)) }
     }
 
     static func process(_ process: OwningProcess?, _ json: JSONWriter) {
         guard let process else { return json.null() }
-        json.object {
-            json.field("pid") { json.number(Int(process.pid)) }
-            json.field("command") { json.string(process.command) }
-            processExtras(process, json)
-        }
+        json.beginObject()
+        json.field("pid", Int(process.pid))
+        json.field("command", process.command)
+        processExtras(process, json)
+        json.endObject()
     }
 
     /// A group's `"kernelSockets": N`.
     static func groupKernelFields(_ group: FindingGroup, _ json: JSONWriter) {
-        json.field("kernelSockets") { json.number(group.kernelSockets) }
+        json.field("kernelSockets", group.kernelSockets)
     }
 
     /// The top-level `kernelSockets` array (live mode and `--proc`), and `host`: what the
     /// kernel scan could not see.
     static func hostFields(_ result: AnalysisResult, _ json: JSONWriter) {
         guard let host = result.host else { return }
-        json.field("kernelSockets") { json.array(result.kernelSockets) { kernelSocket($0, json) } }
-        json.field("host") {
-            json.object {
-                json.field("checkedAt") { json.time(host.checkedAt) }
-                json.field("unseen") { json.array(host.unseen) { json.string($0) } }
-                json.field("unattributed") { json.array(host.unattributed) { json.string($0) } }
-                if let failure = host.failure { json.field("failure") { json.string(failure) } }
-            }
+        json.key("kernelSockets")
+        json.beginArray()
+        for socket in result.kernelSockets {
+            json.element()
+            kernelSocket(socket, json)
         }
+        json.endArray()
+        json.key("host")
+        json.beginObject()
+        json.timeField("checkedAt", host.checkedAt)
+        json.key("unseen"); strings(host.unseen, json)
+        json.key("unattributed"); strings(host.unattributed, json)
+        if let failure = host.failure { json.field("failure", failure) }
+        json.endObject()
     }
 
     static func kernelSocket(_ socket: KernelSocketReport, _ json: JSONWriter) {
-        json.object {
-            json.field("local") { address(socket.local, json) }
-            json.field("remote") { address(socket.remote, json) }
-            json.field("state") { json.string(socket.state) }
-            json.field("atLeastSeconds") { json.time(socket.atLeast) }
-            json.field("process") { process(socket.process, json) }
-            json.field("netns") { json.optionalNumber(socket.netns.map { Int(truncatingIfNeeded: $0) }) }
-            json.field("role") { json.string(socket.role.rawValue) }
-        }
+        json.beginObject()
+        json.key("local"); address(socket.local, json)
+        json.key("remote"); address(socket.remote, json)
+        json.field("state", socket.state)
+        json.timeField("atLeastSeconds", socket.atLeast)
+        json.key("process"); process(socket.process, json)
+        json.field("netns", socket.netns.map { Int(truncatingIfNeeded: $0) })
+        json.field("role", socket.role.rawValue)
+        json.endObject()
     }
 
     /// `source.stoppedAt`: when the capture tool says it stopped (pcapng `isb_endtime`).
     static func sourceExtras(_ source: SourceSummary, _ json: JSONWriter) {
-        if let stopped = source.stoppedAt { json.field("stoppedAt") { json.time(stopped) } }
+        if let stopped = source.stoppedAt { json.timeField("stoppedAt", stopped) }
     }
 }
 

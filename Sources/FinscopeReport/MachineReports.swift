@@ -10,38 +10,47 @@ import FinscopeWire
 /// (`JSONReport.renderNDJSON`).
 public enum NDJSONReport {
     /// One flow, as one line (with its newline).
-    public static func flowLine(_ flow: FlowReport) -> String {
-        let json = JSONWriter()
-        json.object {
-            json.field("type") { json.string("flow") }
-            json.field("flow") { JSONReport.flow(flow, json) }
-        }
-        return json.text + "\n"
+    public static func writeFlowLine(_ flow: FlowReport, to json: JSONWriter) {
+        json.beginObject()
+        json.field("type", "flow")
+        json.key("flow"); JSONReport.flow(flow, json)
+        json.endObject()
+        json.newline()
     }
 
     /// A socket the kernel held in CLOSE_WAIT before the capture started (live mode's start):
     /// `{"type":"kernelSocket","socket":{...}}`, the socket as in `kernelSockets`.
-    public static func kernelSocketLine(_ socket: KernelSocketReport) -> String {
-        let json = JSONWriter()
-        json.object {
-            json.field("type") { json.string("kernelSocket") }
-            json.field("socket") { JSONReport.kernelSocket(socket, json) }
-        }
-        return json.text + "\n"
+    public static func writeKernelSocketLine(_ socket: KernelSocketReport, to json: JSONWriter) {
+        json.beginObject()
+        json.field("type", "kernelSocket")
+        json.key("socket"); JSONReport.kernelSocket(socket, json)
+        json.endObject()
+        json.newline()
     }
 
     /// The closing summary line (with its newline).
-    public static func summaryLine(_ result: AnalysisResult) -> String {
-        let json = JSONWriter()
-        json.object {
-            json.field("type") { json.string("summary") }
-            json.field("schema") { json.number(1) }
-            json.field("source") { JSONReport.source(result.source, json) }
-            json.field("summary") { JSONReport.summary(result, json) }
-            json.field("groups") { json.array(result.groups) { JSONReport.group($0, json) } }
-            JSONReport.hostFields(result, json)
-        }
-        return json.text + "\n"
+    public static func writeSummaryLine(_ result: AnalysisResult, to json: JSONWriter) {
+        json.beginObject()
+        json.field("type", "summary")
+        json.field("schema", 1)
+        json.key("source"); JSONReport.source(result.source, json)
+        json.key("summary"); JSONReport.summary(result, json)
+        json.key("groups"); JSONReport.groups(result.groups, json)
+        JSONReport.hostFields(result, json)
+        json.endObject()
+        json.newline()
+    }
+
+    /// The lines as text (tests).
+    public static func flowLine(_ flow: FlowReport) -> String { text { writeFlowLine(flow, to: $0) } }
+    public static func kernelSocketLine(_ socket: KernelSocketReport) -> String { text { writeKernelSocketLine(socket, to: $0) } }
+    public static func summaryLine(_ result: AnalysisResult) -> String { text { writeSummaryLine(result, to: $0) } }
+
+    static func text(_ body: (JSONWriter) -> Void) -> String {
+        let json = JSONWriter.memory()
+        defer { json.close() }
+        body(json)
+        return json.text
     }
 }
 
@@ -58,38 +67,80 @@ public enum CSVReport {
 
     public static var header: String { columns.joined(separator: ",") + "\n" }
 
-    public static func row(_ flow: FlowReport) -> String {
-        let fields: [String] = [
-            String(flow.id),
-            flow.client.ip.description, String(flow.client.port),
-            flow.server.ip.description, String(flow.server.port),
-            flow.roles.rawValue,
-            secondsText(flow.firstSeen), secondsText(flow.lastSeen),
-            flow.close.rawValue,
-            flow.threeWay ? "true" : "false",
-            flow.resetBy?.rawValue ?? "",
-            flow.clientEndpoint.state?.rawValue ?? "",
-            flow.serverEndpoint.state?.rawValue ?? "",
-            flow.findings.map(\.kind.rawValue).joined(separator: ";"),
-            flow.findings.map(\.endpoint.rawValue).joined(separator: ";"),
-            flow.findings.map(\.duration).max().map(secondsText) ?? "",
-            String(flow.clientEndpoint.bytes), String(flow.serverEndpoint.bytes),
-            flow.app?.protocol.rawValue ?? "", flow.app?.request ?? "", flow.app?.host ?? "",
-            flow.app?.userAgent ?? "", flow.app?.status.map(String.init) ?? "",
-            flow.app.map { $0.protocol == .http ? String($0.requests) : "" } ?? "", flow.app?.sni ?? "",
-        ]
-        return fields.map(quoted).joined(separator: ",") + "\n"
+    /// One row (with its newline), written field by field into `out`: only the
+    /// application's strings can hold a comma, quote or line break, so only they are checked.
+    public static func writeRow(_ flow: FlowReport, to out: JSONWriter) {
+        let comma = UInt8(ascii: ",")
+        out.number(flow.id); out.byte(comma)
+        out.ip(flow.client.ip, quoted: false); out.byte(comma)
+        out.number(Int(flow.client.port)); out.byte(comma)
+        out.ip(flow.server.ip, quoted: false); out.byte(comma)
+        out.number(Int(flow.server.port)); out.byte(comma)
+        out.rawText(flow.roles.rawValue); out.byte(comma)
+        out.time(flow.firstSeen); out.byte(comma)
+        out.time(flow.lastSeen); out.byte(comma)
+        out.rawText(flow.close.rawValue); out.byte(comma)
+        if flow.threeWay { out.raw("true,") } else { out.raw("false,") }
+        if let resetBy = flow.resetBy { out.rawText(resetBy.rawValue) }
+        out.byte(comma)
+        if let state = flow.clientEndpoint.state { out.rawText(state.rawValue) }
+        out.byte(comma)
+        if let state = flow.serverEndpoint.state { out.rawText(state.rawValue) }
+        out.byte(comma)
+        for (index, finding) in flow.findings.enumerated() {
+            if index > 0 { out.byte(UInt8(ascii: ";")) }
+            out.rawText(finding.kind.rawValue)
+        }
+        out.byte(comma)
+        for (index, finding) in flow.findings.enumerated() {
+            if index > 0 { out.byte(UInt8(ascii: ";")) }
+            out.rawText(finding.endpoint.rawValue)
+        }
+        out.byte(comma)
+        if let longest = flow.findings.map(\.duration).max() { out.time(longest) }
+        out.byte(comma)
+        out.number(flow.clientEndpoint.bytes); out.byte(comma)
+        out.number(flow.serverEndpoint.bytes); out.byte(comma)
+        let app = flow.app
+        if let app { out.rawText(app.protocol.rawValue) }
+        out.byte(comma)
+        field(app?.request, out); out.byte(comma)
+        field(app?.host, out); out.byte(comma)
+        field(app?.userAgent, out); out.byte(comma)
+        if let status = app?.status { out.number(status) }
+        out.byte(comma)
+        if let app, app.protocol == .http { out.number(app.requests) }
+        out.byte(comma)
+        field(app?.sni, out)
+        out.byte(UInt8(ascii: "\n"))
     }
 
+    /// A text field, quoted as RFC 4180 wants it when it holds a comma, quote or line break.
+    static func field(_ text: String?, _ out: JSONWriter) {
+        guard var text else { return }
+        text.withUTF8 { bytes in
+            let special = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+            guard special else { if let base = bytes.baseAddress { out.raw(base, bytes.count) }; return }
+            out.byte(UInt8(ascii: "\""))
+            for byte in bytes {
+                if byte == UInt8(ascii: "\"") { out.byte(byte) }
+                out.byte(byte)
+            }
+            out.byte(UInt8(ascii: "\""))
+        }
+    }
+
+    public static func row(_ flow: FlowReport) -> String { NDJSONReport.text { writeRow(flow, to: $0) } }
+
     public static func render(_ result: AnalysisResult) -> String {
-        header + result.flows.map(row).joined()
+        NDJSONReport.text { out in
+            out.rawText(header)
+            for flow in result.flows { writeRow(flow, to: out) }
+        }
     }
 
     /// A field as RFC 4180 wants it: quoted when it holds a comma, quote or line break.
     public static func quoted(_ field: String) -> String {
-        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
-        var out = "\""
-        for character in field { out += character == "\"" ? "\"\"" : String(character) }
-        return out + "\""
+        NDJSONReport.text { self.field(field, $0) }
     }
 }

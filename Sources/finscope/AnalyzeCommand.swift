@@ -117,7 +117,7 @@ struct Analyze: ParsableCommand {
     var analysisOptions: AnalysisOptions {
         // Only flows with findings need their reports kept, unless an output lists every flow.
         AnalysisOptions(closeWaitThreshold: Nanoseconds((closeWaitThreshold.seconds * 1e9).rounded()),
-                        filter: filter, retainAllFlows: json || flows || needsEveryFlow, maxFlows: maxFlows)
+                        filter: filter, retainAllFlows: flows || needsEveryFlow, maxFlows: maxFlows)
     }
 
     func run() throws {
@@ -132,13 +132,16 @@ struct Analyze: ParsableCommand {
         options.keepStandardInput = !ladder.isEmpty || export != nil || html != nil
         let progress = quiet ? nil : ProgressLine(name: inputs.count == 1 ? Names.escapingControls(inputs[0].name, keepingLineBreaks: false) : "\(inputs.count) files")
         var hooks = AnalysisHooks(progress: progress.map { line in { line.update($0) } })
-        if ndjson, !proc, !toCaptureStop { hooks.finished = { writeOut(NDJSONReport.flowLine($0)) } }
+        let machine = machineOutput()
+        defer { machine?.close() }
+        if let machine, streamsFlows { hooks.finished = machine.flow }
         var result: AnalysisResult
         var pipeline: Pipeline?
         do {
             (result, pipeline) = try OfflineAnalysis.analyzeKeepingPipeline(paths: files, options: options, hooks: hooks)
         } catch let error as CaptureError {
             progress?.clear()
+            machine?.out.discard()  // no CSV header (or partial document) before the error
             printError("finscope: error: \(InputPaths.naming(error.description, inputs))")
             throw ExitCode(ExitStatus.noInput)
         }
@@ -152,8 +155,8 @@ struct Analyze: ParsableCommand {
         // Files first, so they are written whichever report goes to stdout.
         if let export { try exportPackets(result, to: export) }
         if let html { try writeHTML(result, to: html) }
-        if json {
-            print(JSONReport.render(result))
+        if let machine {
+            try writeMachineOutput(result, machine)
         } else if try !writeStdoutFormat(result) {
             writeText(TextReport(showFlows: flows, quiet: quiet, style: TerminalStyle(enabled: stdoutWantsColor()),
                                 width: stdoutColumns())

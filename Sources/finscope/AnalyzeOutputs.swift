@@ -12,8 +12,8 @@ import Glibc
 import Darwin
 #endif
 
-/// `analyze`'s outputs besides the text and JSON reports: NDJSON, CSV, ladders, the pcap
-/// export and the HTML page.
+/// `analyze`'s outputs besides the text report: JSON, NDJSON, CSV, ladders, the pcap export
+/// and the HTML page.
 extension Analyze {
     func validateOutputs() throws {
         let modes = [json, ndjson, csv, !ladder.isEmpty].filter { $0 }.count
@@ -28,27 +28,57 @@ extension Analyze {
         }
     }
 
+    /// `--json`, `--ndjson` and `--csv` take each flow as it finishes, so no flow's report
+    /// is kept for them; not with `--proc` or `--to-capture-stop`, whose open flows are
+    /// reported again at the end (as of the kernel check, or the capture tool's stop).
+    var streamsFlows: Bool { (json || ndjson || csv) && !proc && !toCaptureStop }
+
     /// Outputs that need every flow's report, not only those with findings.
     var needsEveryFlow: Bool {
-        csv || html != nil || (ndjson && proc) || ladder.contains { $0 != "all-findings" }
+        html != nil || ((json || ndjson || csv) && !streamsFlows) || ladder.contains { $0 != "all-findings" }
             || exportFlows.contains { FindingKind(rawValue: $0) == nil }
     }
 
-    /// Writes the files asked for, then the stdout output other than text and JSON; true
-    /// when stdout got its output here.
-    /// Writes the one stdout format other than text and JSON that was asked for, if any.
-    func writeStdoutFormat(_ result: AnalysisResult) throws -> Bool {
-        if ndjson {
-            // With --proc the flows wait for the process names, so they come out at the end.
-            if proc { for flow in result.flows { writeOut(NDJSONReport.flowLine(flow)) } }
-            writeOut(NDJSONReport.summaryLine(result))
-        } else if csv {
-            writeOut(CSVReport.render(result))
-        } else if !ladder.isEmpty {
-            try drawLadders(result, style: TerminalStyle(enabled: stdoutWantsColor()))
-        } else {
-            return false
+    /// The machine format's writer on stdout (nil for text and ladders); with `--json` and
+    /// streaming, a spool for the flows, which come before the groups but must wait for the
+    /// summary that precedes them.
+    func machineOutput() -> MachineOutput? {
+        guard json || ndjson || csv else { return nil }
+        let out = JSONWriter.standardOutput()
+        if csv { out.rawText(CSVReport.header) }
+        let format: MachineOutput.Format = json ? .json : ndjson ? .ndjson : .csv
+        return MachineOutput(format: format, out: out, spool: json && streamsFlows ? JSONWriter.spool() : nil)
+    }
+
+    /// The rest of the machine format, after the analysis: flows not streamed, the summary.
+    func writeMachineOutput(_ result: AnalysisResult, _ machine: MachineOutput) throws {
+        let out = machine.out
+        switch machine.format {
+        case .json:
+            if let spool = machine.spool {
+                JSONReport.write(result, spooledFlows: spool, to: out)
+            } else {
+                JSONReport.write(result, to: out)
+            }
+            out.newline()
+        case .ndjson:
+            if !streamsFlows { for flow in result.flows { NDJSONReport.writeFlowLine(flow, to: out) } }
+            NDJSONReport.writeSummaryLine(result, to: out)
+        case .csv:
+            if !streamsFlows { for flow in result.flows { CSVReport.writeRow(flow, to: out) } }
         }
+        out.flush()
+        if let spool = machine.spool, spool.failure != 0 {
+            printError("finscope: error: cannot keep the --json flows in a temporary file: \(String(cString: strerror(spool.failure)))")
+            throw ExitCode(2)
+        }
+    }
+
+    /// Writes the one stdout format other than text and the machine formats that was asked
+    /// for (ladders), if any; true when stdout got its output here.
+    func writeStdoutFormat(_ result: AnalysisResult) throws -> Bool {
+        guard !ladder.isEmpty else { return false }
+        try drawLadders(result, style: TerminalStyle(enabled: stdoutWantsColor()))
         return true
     }
 
@@ -144,5 +174,27 @@ extension Analyze {
         fputs(HTMLReport.render(result, ladders: blocks), file)
         fclose(file)
         if !quiet { printError("finscope: wrote \(path)") }
+    }
+}
+
+/// `--json`, `--ndjson` or `--csv` on stdout. Its `flow` is the tracker's finished handler:
+/// each flow goes out (or into the JSON spool) as it leaves the flow table.
+struct MachineOutput {
+    enum Format { case json, ndjson, csv }
+    let format: Format
+    let out: JSONWriter
+    let spool: JSONWriter?
+
+    func flow(_ flow: FlowReport) {
+        switch format {
+        case .json: if let spool { JSONReport.spool(flow, into: spool) }
+        case .ndjson: NDJSONReport.writeFlowLine(flow, to: out)
+        case .csv: CSVReport.writeRow(flow, to: out)
+        }
+    }
+
+    func close() {
+        out.close()
+        spool?.close()
     }
 }

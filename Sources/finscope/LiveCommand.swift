@@ -241,12 +241,17 @@ struct Live: ParsableCommand {
         var host = HostView(captures: SocketFilter(expression: filter).captures)
         // NDJSON streams each flow line as the flow finishes (flows with findings), not at the stop.
         var streamed = Set<Int>()
-        if ndjson {
+        // JSON and NDJSON go through the one writer, straight to stdout; each streamed line
+        // is flushed at once, for a log shipper reading as it comes.
+        let out = (json || ndjson) ? JSONWriter.standardOutput() : nil
+        defer { out?.close() }
+        if ndjson, let out {
             pipeline.withTracker { tracker in
                 tracker.finishedHandler = { report in
                     guard !report.findings.isEmpty else { return }
                     streamed.insert(report.id)
-                    writeOut(NDJSONReport.flowLine(report))
+                    NDJSONReport.writeFlowLine(report, to: out)
+                    out.flush()
                 }
             }
         }
@@ -255,7 +260,10 @@ struct Live: ParsableCommand {
             var initial = pipeline.result(end: start)
             let scanned = applyHost(&host, to: &initial, attribution: attribution, pipeline: pipeline)
             emit(startReport(initial, scanned: scanned))
-            if ndjson { for socket in initial.kernelSockets { writeOut(NDJSONReport.kernelSocketLine(socket)) } }
+            if ndjson, let out {
+                for socket in initial.kernelSockets { NDJSONReport.writeKernelSocketLine(socket, to: out) }
+                out.flush()
+            }
         }
         let stop = pipeline.run(capture, deadline: deadline,
                                 interval: LiveMetrics.tickInterval(report: interval, metrics: liveMetrics)) { now in
@@ -285,11 +293,12 @@ struct Live: ParsableCommand {
         }
         for warning in result.source.warnings { printError("finscope: warning: \(warning)") }
         if !unreadable.isEmpty { printError("finscope: note: " + unreadableNote(unreadable)) }
-        if json {
-            print(JSONReport.render(result))
-        } else if ndjson {
-            for flow in result.flows where !streamed.contains(flow.id) { writeOut(NDJSONReport.flowLine(flow)) }
-            writeOut(NDJSONReport.summaryLine(result))
+        if json, let out {
+            JSONReport.write(result, to: out)
+            out.newline()
+        } else if ndjson, let out {
+            for flow in result.flows where !streamed.contains(flow.id) { NDJSONReport.writeFlowLine(flow, to: out) }
+            NDJSONReport.writeSummaryLine(result, to: out)
         } else {
             print(TextReport().render(result), terminator: "")
         }

@@ -143,7 +143,8 @@ func findingsCapture(in directory: TemporaryDirectory) throws -> URL {
             }
         }
         // The leak: flow 1's client acknowledged the FIN at +1.001 s and stayed to +20 s.
-        let leak = try #require(flows.first?["findings"] as? [[String: Any]]).first
+        // (--json lists flows in finishing order: find flow 1 by its id.)
+        let leak = try #require(flows.first { $0["id"] as? Int == 1 }?["findings"] as? [[String: Any]]).first
         #expect(leak?["kind"] as? String == "close-wait")
         #expect(leak?["endpoint"] as? String == "client")
         #expect(leak?["since"] as? Double == 1_700_000_001.001)
