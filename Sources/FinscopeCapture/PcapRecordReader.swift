@@ -173,7 +173,9 @@ public final class PcapRecordReader: FrameSource {
         }
         offset = start + Self.recordHeaderSize + Int(captured)
         // The file shrank under the mapping: what was read of this record may be zeros.
+        // Touch the record's last byte first, so that its last page faults now if it is gone.
         // (SIZE_MAX, no fault, reads as -1 here.)
+        if captured > 0 { fs_touch(base + offset - 1) }
         let fault = fs_mapping_fault(mapping)
         if fault >= 0, fault < offset {
             stop("the file was truncated while it was read (at byte \(fault))")

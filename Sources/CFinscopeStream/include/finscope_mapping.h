@@ -36,6 +36,10 @@ static inline size_t fs_atomic_load_acquire(const size_t *address) {
 static inline void fs_atomic_store_release(size_t *address, size_t value) {
     __atomic_store_n(address, value, __ATOMIC_RELEASE);
 }
+/// Reads one byte so that a page cut off by a truncation faults now (volatile: kept).
+static inline void fs_touch(const unsigned char *address) {
+    (void)*(const volatile unsigned char *)address;
+}
 /// A hint to the CPU inside a spin-wait loop.
 static inline void fs_spin_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
