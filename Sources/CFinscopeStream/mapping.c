@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,4 +108,16 @@ const unsigned char *fs_mapping_bytes(const fs_mapping *mapping) {
 
 size_t fs_mapping_fault(const fs_mapping *mapping) {
     return __atomic_load_n(&mapping->fault, __ATOMIC_ACQUIRE);
+}
+
+int fs_usable_cpus(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int count = CPU_COUNT(&set);
+        return count > 0 ? count : 1;
+    }
+#endif
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
 }

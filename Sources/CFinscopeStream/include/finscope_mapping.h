@@ -30,6 +30,9 @@ const unsigned char *fs_mapping_bytes(const fs_mapping *mapping);
 /// The first offset whose page faulted (the file shrank), or SIZE_MAX while none did.
 size_t fs_mapping_fault(const fs_mapping *mapping);
 
+/// The CPUs this process may run on (sched_getaffinity; Swift's Glibc lacks it), at least 1.
+int fs_usable_cpus(void);
+
 static inline size_t fs_atomic_load_acquire(const size_t *address) {
     return __atomic_load_n(address, __ATOMIC_ACQUIRE);
 }
