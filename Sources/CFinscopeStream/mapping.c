@@ -17,6 +17,7 @@ struct fs_mapping {
     unsigned char *base;
     size_t length;   // bytes mapped (a whole number of pages)
     size_t fault;    // SIZE_MAX, or the offset of the first page that faulted
+    size_t released; // pages below it were given back (fs_mapping_release)
     int slot;
 };
 
@@ -104,6 +105,16 @@ void fs_mapping_close(fs_mapping *mapping) {
 
 const unsigned char *fs_mapping_bytes(const fs_mapping *mapping) {
     return mapping->base;
+}
+
+void fs_mapping_release(fs_mapping *mapping, size_t offset) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t end = offset / page * page;
+    if (end > mapping->length) end = mapping->length;
+    if (end > mapping->released) {
+        (void)madvise(mapping->base + mapping->released, end - mapping->released, MADV_DONTNEED);
+        mapping->released = end;
+    }
 }
 
 size_t fs_mapping_fault(const fs_mapping *mapping) {

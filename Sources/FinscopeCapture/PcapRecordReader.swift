@@ -42,6 +42,8 @@ public final class PcapRecordReader: FrameSource {
     private let nanosecondFile: Bool
     private let filter: BPFProgram?
     private var finished = false
+    /// When the read passes it, the pages a window behind are given back.
+    private var nextRelease = 2 * releaseWindow
 
     static let headerSize = 24
     static let recordHeaderSize = 16
@@ -181,6 +183,7 @@ public final class PcapRecordReader: FrameSource {
             stop("the file was truncated while it was read (at byte \(fault))")
             return nil
         }
+        if offset >= nextRelease { releaseBehind() }
         let data = base + start + Self.recordHeaderSize
         let nanoseconds = nanosecondFile ? fraction : fraction &* 1_000
         var matches = true
@@ -195,6 +198,17 @@ public final class PcapRecordReader: FrameSource {
         return Frame(bytes: UnsafeRawBufferPointer(start: data, count: Int(delivered)), wireLength: Int(wire),
                      time: FrameTime.nanoseconds(seconds: seconds, nanoseconds: nanoseconds), link: link, matches: matches)
     }
+
+    /// Pages far enough behind the read (the two-thread analysis's tracker may still read a
+    /// payload a few MB back; a page given back is read again if it does) leave this
+    /// process's resident memory, which then measures the analysis, not the file.
+    @inline(never)
+    private func releaseBehind() {
+        fs_mapping_release(mapping, offset - Self.releaseWindow)
+        nextRelease = offset + Self.releaseWindow
+    }
+
+    static let releaseWindow = 4 << 20
 
     private func stop(_ message: String) {
         readError = message

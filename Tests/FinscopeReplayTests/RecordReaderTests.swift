@@ -1,4 +1,6 @@
+import FinscopeAnalysis
 import FinscopeCapture
+import FinscopeFindings
 import FinscopeTestSupport
 import FinscopeWire
 import Foundation
@@ -212,5 +214,46 @@ import Testing
         #expect(read.frames.count == whole)
         #expect(read.frames.last?.time == Nanoseconds(100 + whole - 1) * 1_000_000_000)
         #expect(read.error?.contains("the file was truncated while it was read") == true, "\(read)")
+    }
+}
+
+/// The two-thread analysis through the library: the same result as one thread, the
+/// finished hook called on the tracker thread, progress with the reader's counts.
+@Suite struct ThreadedAnalysisTests {
+    @Test("threads 2: same source counts and flows as threads 1; hooks on the right threads")
+    func sameResult() throws {
+        let folder = packageRoot.appendingPathComponent("captures")
+        let paths = ["leak-loopback.pcap", "http-put-leak.pcap", "port-reuse.pcap", "tls-leak.pcap"].map { folder.appendingPathComponent($0).path }
+        var evictedInAll = 0, finishedOnTrackerInAll = 0
+        for path in paths {
+            // A table of one flow: the others are evicted while reading, so the finished
+            // hook runs during the read (on the tracker thread) as well as at the end.
+            var one = AnalysisOptions(maxFlows: 1)
+            one.threads = 1
+            var two = one
+            two.threads = 2
+            let caller = pthread_self()
+            nonisolated(unsafe) var finishedOnOther = 0, finishedHere = 0
+            nonisolated(unsafe) var lastProgress: ReadProgress?
+            let hooks = AnalysisHooks(finished: { _ in
+                if pthread_equal(pthread_self(), caller) != 0 { finishedHere += 1 } else { finishedOnOther += 1 }
+            }, progress: { lastProgress = $0 })
+            let single = try OfflineAnalysis.analyze(paths: [path], options: one)
+            let threaded = try OfflineAnalysis.analyze(paths: [path], options: two, hooks: hooks)
+            #expect(single.source == threaded.source, "\(path)")
+            #expect(single.flows.map(\.id) == threaded.flows.map(\.id))
+            #expect("\(single.flows)" == "\(threaded.flows)", "\(path)")
+            #expect(single.tally == threaded.tally)
+            #expect(single.source.packets > 0)
+            // Flows still open at the end are finished by the caller after the join.
+            #expect(finishedOnOther + finishedHere == threaded.flows.count)
+            // Every flow evicted during the read was finished on the tracker thread.
+            #expect(finishedOnOther >= threaded.source.evicted, "\(path)")
+            evictedInAll += threaded.source.evicted
+            finishedOnTrackerInAll += finishedOnOther
+            #expect(lastProgress?.packets == single.source.packets)
+        }
+        #expect(evictedInAll > 0)
+        #expect(finishedOnTrackerInAll > 0)
     }
 }

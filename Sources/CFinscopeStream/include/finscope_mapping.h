@@ -27,6 +27,10 @@ fs_mapping *fs_mapping_open(int fd, size_t length);
 void fs_mapping_close(fs_mapping *mapping);
 /// The mapped bytes.
 const unsigned char *fs_mapping_bytes(const fs_mapping *mapping);
+/// Drops the pages below `offset` from this process's memory (MADV_DONTNEED): the read has
+/// passed them, and a mapped file should not count as the reader's memory. They stay
+/// readable (a touch reads them again from the page cache).
+void fs_mapping_release(fs_mapping *mapping, size_t offset);
 /// The first offset whose page faulted (the file shrank), or SIZE_MAX while none did.
 size_t fs_mapping_fault(const fs_mapping *mapping);
 
