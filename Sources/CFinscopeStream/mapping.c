@@ -132,3 +132,7 @@ int fs_usable_cpus(void) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     return online > 0 ? (int)online : 1;
 }
+
+const size_t *fs_mapping_fault_slot(const fs_mapping *mapping) {
+    return &mapping->fault;
+}

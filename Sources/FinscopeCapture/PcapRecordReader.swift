@@ -35,6 +35,8 @@ public final class PcapRecordReader: FrameSource {
 
     private let mapping: OpaquePointer
     private let base: UnsafePointer<UInt8>
+    /// The guard's fault offset (SIZE_MAX until the file shrinks under the mapping).
+    private let faultSlot: UnsafePointer<Int>
     /// The file's size when it was opened: records are read only below it.
     private let size: Int
     private var offset = headerSize
@@ -114,6 +116,7 @@ public final class PcapRecordReader: FrameSource {
         self.name = name
         self.mapping = mapping
         base = fs_mapping_bytes(mapping)
+        faultSlot = fs_mapping_fault_slot(mapping)
         self.size = size
         totalBytes = Int64(size)
         self.link = link
@@ -178,7 +181,7 @@ public final class PcapRecordReader: FrameSource {
         // Touch the record's last byte first, so that its last page faults now if it is gone.
         // (SIZE_MAX, no fault, reads as -1 here.)
         if captured > 0 { fs_touch(base + offset - 1) }
-        let fault = fs_mapping_fault(mapping)
+        let fault = fs_atomic_load_acquire(faultSlot)
         if fault >= 0, fault < offset {
             stop("the file was truncated while it was read (at byte \(fault))")
             return nil

@@ -33,6 +33,8 @@ const unsigned char *fs_mapping_bytes(const fs_mapping *mapping);
 void fs_mapping_release(fs_mapping *mapping, size_t offset);
 /// The first offset whose page faulted (the file shrank), or SIZE_MAX while none did.
 size_t fs_mapping_fault(const fs_mapping *mapping);
+/// Where that offset is kept, for a per-record check without a call (fs_atomic_load_acquire).
+const size_t *fs_mapping_fault_slot(const fs_mapping *mapping);
 
 /// The CPUs this process may run on (sched_getaffinity; Swift's Glibc lacks it), at least 1.
 int fs_usable_cpus(void);
