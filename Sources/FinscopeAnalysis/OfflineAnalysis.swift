@@ -17,6 +17,10 @@ public struct AnalysisOptions: Sendable {
     /// Keep standard input (`-`) in a spool file as it is read, for a second pass
     /// (`FlowPackets`: ladders, exports, the HTML page).
     public var keepStandardInput = false
+    /// Threads for an offline read (`--threads`): 2 reads and decodes on one and tracks flows
+    /// on the other (`ThreadedAnalysis`), when every input is read by the own pcap reader;
+    /// 1 (or any other input) is the single-threaded read. The results are the same.
+    public var threads = 1
 
     public init(closeWaitThreshold: Nanoseconds = FlowTracker.Defaults.closeWaitThreshold, filter: String? = nil,
                 retainAllFlows: Bool = true, maxFlows: Int = FlowTracker.Defaults.maxFlows,
@@ -83,10 +87,18 @@ public enum OfflineAnalysis {
         let input = try openAll(paths: paths, filter: options.filter, warnings: &summary.warnings)
         let pipeline = Pipeline(source: summary, configuration: options.trackerConfiguration)
         if let finished = hooks.finished { pipeline.withTracker { $0.finishedHandler = finished } }
-        let progress = hooks.progress.map { report in
-            { report(ReadProgress(bytesRead: input.bytesRead, totalBytes: input.totalBytes, packets: pipeline.source.packets)) }
+        if options.threads >= 2, ThreadedAnalysis.canSplit(input) {
+            // The finished hook then runs on the tracker thread.
+            let progress = hooks.progress.map { report in
+                { (packets: Int) in report(ReadProgress(bytesRead: input.bytesRead, totalBytes: input.totalBytes, packets: packets)) }
+            }
+            ThreadedAnalysis.read(input, into: pipeline, progress: progress)
+        } else {
+            let progress = hooks.progress.map { report in
+                { report(ReadProgress(bytesRead: input.bytesRead, totalBytes: input.totalBytes, packets: pipeline.source.packets)) }
+            }
+            pipeline.read(input, progress: progress)
         }
-        pipeline.read(input, progress: progress)
         // A second pass over a spool missing some of standard input would differ silently.
         if options.keepStandardInput, paths.contains(CaptureFiles.standardInput),
            let problem = StandardInput.shared.spoolProblem() {

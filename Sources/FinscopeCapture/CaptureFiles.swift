@@ -22,8 +22,13 @@ public enum CaptureFiles {
         if path == standardInput { return try StandardInput.shared.open(filter: filter) }
         let first = firstBytes(path, 6)
         guard compression(of: first) != nil else {
-            // Plain files keep the fast paths: a mapping for pcapng, libpcap's own reads for pcap.
+            // Plain files keep the fast paths: a mapping for pcapng, and for classic pcap the own
+            // record reader when it takes the file (else libpcap's own reads).
             if first.starts(with: pcapNGMagic) { return try PcapNGSource(path: path, filter: filter) }
+            if useRecordReader, PcapRecordReader.magicKind(first) != nil,
+               let reader = try PcapRecordReader.open(path: path, filter: filter) {
+                return reader
+            }
             return try PcapFileSource(path: path, filter: filter)
         }
         return try open(stream: ByteStream(path: path), name: path, filter: filter)
@@ -40,6 +45,13 @@ public enum CaptureFiles {
             throw CaptureError.cannotRead(path: path, reason: "\(reason), in its \(stream.compression!)-compressed content")
         }
     }
+
+    /// False when FINSCOPE_PCAP_READER=libpcap: classic pcap files then always go to libpcap
+    /// (to measure one reader against the other, and to compare them).
+    public static let useRecordReader: Bool = {
+        guard let value = getenv("FINSCOPE_PCAP_READER") else { return true }
+        return String(cString: value) != "libpcap"
+    }()
 
     static let pcapNGMagic: [UInt8] = [0x0A, 0x0D, 0x0D, 0x0A]
 

@@ -96,6 +96,11 @@ struct Analyze: ParsableCommand {
     @Flag(name: .long, help: "Fail (exit 2) when any named file cannot be read, instead of warning and analyzing the others.")
     var strict = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Threads for the analysis of files: 2 reads and decodes on one CPU and follows the connections on another (the same results, sooner when a second CPU is free; for uncompressed classic pcap files); 1 uses one. Default: 2 when two CPUs are usable, else 1.",
+        valueName: "n"))
+    var threads: Int?
+
     /// The files to read: `-r` first, then the words after the options.
     var inputs: [InputPath] { InputPaths.resolve(read + fileArguments) }
 
@@ -109,6 +114,9 @@ struct Analyze: ParsableCommand {
         // 0 is allowed: every CLOSE_WAIT is then a finding.
         try closeWaitThreshold.check("--close-wait-threshold", zeroAllowed: true, zeroMeans: "every CLOSE_WAIT counts")
         guard maxFlows >= 1 else { throw ValidationError("--max-flows must be at least 1: got \(maxFlows)") }
+        if let threads, !(1...2).contains(threads) {
+            throw ValidationError("--threads must be 1 or 2 (reading and decoding, following the connections): got \(threads)")
+        }
         try validateOutputs()
     }
 
@@ -116,8 +124,13 @@ struct Analyze: ParsableCommand {
     /// same, so that it numbers flows as the first did.
     var analysisOptions: AnalysisOptions {
         // Only flows with findings need their reports kept, unless an output lists every flow.
-        AnalysisOptions(closeWaitThreshold: Nanoseconds((closeWaitThreshold.seconds * 1e9).rounded()),
-                        filter: filter, retainAllFlows: flows || needsEveryFlow, maxFlows: maxFlows)
+        var options = AnalysisOptions(closeWaitThreshold: Nanoseconds((closeWaitThreshold.seconds * 1e9).rounded()),
+                                      filter: filter, retainAllFlows: flows || needsEveryFlow, maxFlows: maxFlows)
+        // Two threads when a second CPU is usable: 0.25 s against 0.36 s for one on the 1M
+        // bench file when the machine was quiet (docs/performance.md, issue 15). Inputs that
+        // cannot be split (compressed, standard input, pcapng) stay on one whatever this says.
+        options.threads = (threads ?? 2) >= 2 && OfflineAnalysis.usableProcessors >= 2 ? 2 : 1
+        return options
     }
 
     func run() throws {
