@@ -77,22 +77,32 @@ public final class Pipeline {
     @inline(__always)
     static func handle(_ bytes: UnsafeRawBufferPointer, wireLength: Int, time: Nanoseconds, link: LinkKind?,
                        matches: Bool, state: UnsafeMutablePointer<State>) {
-        state.pointee.source.noteTime(time)
-        // A frame the BPF filter rejected is not analyzed and not counted, but the capture
-        // still lasted until it (a connection stays stuck until the capture's end).
-        guard matches else { return }
-        state.pointee.source.packets &+= 1
-        guard let link else {
-            state.pointee.source.skipped[SkipReason.unsupported.rawValue] += 1
-            return
-        }
         // Decoded in place into this frame's storage, then handed to the tracker by address.
         var segment = TCPSegment()
-        if let reason = FrameDecoder.decode(bytes, wireLength: wireLength, link: link, into: &segment) {
-            state.pointee.source.skipped[reason.rawValue] += 1
-            return
-        }
+        guard decode(bytes, wireLength: wireLength, time: time, link: link, matches: matches,
+                     counts: &state.pointee.source, into: &segment) else { return }
         state.pointee.tracker.process(segment, at: time, payload: Self.payload(of: segment, in: bytes))
+    }
+
+    /// A frame's counting and decoding, the same for one thread (`handle`) and for the reader
+    /// thread of `ThreadedAnalysis`: true when `segment` holds a TCP segment for the tracker.
+    @inline(__always)
+    static func decode(_ bytes: UnsafeRawBufferPointer, wireLength: Int, time: Nanoseconds, link: LinkKind?,
+                       matches: Bool, counts source: inout SourceSummary, into segment: inout TCPSegment) -> Bool {
+        source.noteTime(time)
+        // A frame the BPF filter rejected is not analyzed and not counted, but the capture
+        // still lasted until it (a connection stays stuck until the capture's end).
+        guard matches else { return false }
+        source.packets &+= 1
+        guard let link else {
+            source.skipped[SkipReason.unsupported.rawValue] += 1
+            return false
+        }
+        if let reason = FrameDecoder.decode(bytes, wireLength: wireLength, link: link, into: &segment) {
+            source.skipped[reason.rawValue] += 1
+            return false
+        }
+        return true
     }
 
     /// The captured part of a segment's payload (empty when the snapshot cut it all).

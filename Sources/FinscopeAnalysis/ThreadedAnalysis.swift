@@ -64,9 +64,7 @@ enum ThreadedAnalysis {
     /// Reads `input` into `pipeline` on two threads; returns when both are done.
     static func read(_ input: MergedFrames, into pipeline: Pipeline, progress: ((_ packets: Int) -> Void)?) {
         let records = UnsafeMutablePointer<Record>.allocate(capacity: capacity)
-        let empty = TCPSegment(source: IPAddress(ipv4: 0), destination: IPAddress(ipv4: 0), sourcePort: 0, destinationPort: 0,
-                               sequence: 0, acknowledgment: 0, flags: TCPFlags(rawValue: 0), window: 0, payloadLength: 0)
-        records.initialize(repeating: Record(segment: empty, time: 0, payload: nil, payloadCount: 0), count: capacity)
+        records.initialize(repeating: Record(segment: TCPSegment(), time: 0, payload: nil, payloadCount: 0), count: capacity)
         let control = UnsafeMutablePointer<Int>.allocate(capacity: slots)
         control.initialize(repeating: 0, count: slots)
         defer {
@@ -106,27 +104,17 @@ enum ThreadedAnalysis {
         pipeline.source = producer.pointee.source
     }
 
-    /// The reader side's per-frame work: `Pipeline.handle`'s counting and decoding, with
+    /// The reader side's per-frame work: `Pipeline.decode`'s counting and decoding, with
     /// the segment pushed into the ring instead of handed to the tracker.
     static let producerHandler: FrameHandler = { sink, frame in
         let state = sink.assumingMemoryBound(to: Producer.self)
         let frame = frame.assumingMemoryBound(to: Frame.self)
-        let time = frame.pointee.time
-        state.pointee.source.noteTime(time)
-        guard frame.pointee.matches else { return }
-        state.pointee.source.packets &+= 1
-        guard let link = frame.pointee.link else {
-            state.pointee.source.skipped[SkipReason.unsupported.rawValue] += 1
-            return
-        }
         let bytes = frame.pointee.bytes
-        switch FrameDecoder.decode(bytes, wireLength: frame.pointee.wireLength, link: link) {
-        case .segment(let segment):
-            let payload = Pipeline.payload(of: segment, in: bytes)
-            push(Record(segment: segment, time: time, payload: payload.baseAddress, payloadCount: payload.count), state)
-        case .skipped(let reason):
-            state.pointee.source.skipped[reason.rawValue] += 1
-        }
+        var segment = TCPSegment()
+        guard Pipeline.decode(bytes, wireLength: frame.pointee.wireLength, time: frame.pointee.time, link: frame.pointee.link,
+                              matches: frame.pointee.matches, counts: &state.pointee.source, into: &segment) else { return }
+        let payload = Pipeline.payload(of: segment, in: bytes)
+        push(Record(segment: segment, time: frame.pointee.time, payload: payload.baseAddress, payloadCount: payload.count), state)
     }
 
     @inline(__always)
