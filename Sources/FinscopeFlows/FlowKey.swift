@@ -282,14 +282,19 @@ final class FlowStore: @unchecked Sendable {
     }
 
     /// Feeds one segment to the flow in `slot`; a FIN or RST gives the flow its close record first.
+    /// `closed`: the flow holds a close record and is completely closed (it may be demoted).
     @inline(__always)
-    func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer, slot: Int) -> SegmentPlacement {
+    func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer, slot: Int,
+                 closed: inout Bool) -> SegmentPlacement {
         let flow = flows.pointer(slot)
         if segment.flags.rawValue & 0x05 != 0, flow.pointee.closeRecord == 0 {
             flow.pointee.closeRecord = newCloseRecord()
         }
-        return flow.pointee.process(segment, at: time, payload: payload,
-                                    close: closes.pointer(Int(flow.pointee.closeRecord) &* 2), hints: &hints)
+        let placement = flow.pointee.process(segment, at: time, payload: payload,
+                                             close: closes.pointer(Int(flow.pointee.closeRecord) &* 2), hints: &hints)
+        // Only a flow with close facts can have just closed: one compare for every other segment.
+        closed = flow.pointee.closeRecord > Self.demotedRecord && flow.pointee.isClosed
+        return placement
     }
 
     private func newCloseRecord() -> UInt32 {

@@ -126,10 +126,10 @@ public struct FlowTracker: ~Copyable {
         } else {
             slot = startFlow(hash, segment, at: time)
         }
-        let placement = slots.process(segment, at: time, payload: payload, slot: slot)
+        var closed = false
+        let placement = slots.process(segment, at: time, payload: payload, slot: slot, closed: &closed)
         if placement.duplicate { duplicates += 1 }
-        // Only a flow with close facts can have just closed: one compare for every other segment.
-        if slots[slot].closeRecord > FlowStore.demotedRecord, slots[slot].isClosed { demoteIfCounted(slot) }
+        if closed { demoteIfCounted(slot) }
         sweep(steps: 2, now: time)
         return placement
     }
