@@ -11,6 +11,14 @@ public struct FlowKey: Equatable, Sendable {
     var highPort: UInt16
     var isIPv6: Bool
 
+    /// Written out so that it is always inlined into the lookup (the derived one was left
+    /// out of line once `process` grew: a call per packet).
+    @inline(__always)
+    public static func == (a: FlowKey, b: FlowKey) -> Bool {
+        a.lowLow == b.lowLow && a.highLow == b.highLow && a.lowPort == b.lowPort && a.highPort == b.highPort
+            && a.lowHigh == b.lowHigh && a.highHigh == b.highHigh && a.isIPv6 == b.isIPv6
+    }
+
     @inline(__always)
     public init(_ segment: TCPSegment) {
         self.init(segment.source, segment.sourcePort, segment.destination, segment.destinationPort)
@@ -245,15 +253,19 @@ final class FlowStore: @unchecked Sendable {
     // checks on these properties were ~15% of the per-packet instructions.
     @exclusivity(unchecked) private var flows = Chunked<FlowState>()
     /// Close records: record `r` is the sides `2r` (client) and `2r + 1` (server); record 0
-    /// is scratch, passed for flows that have none (nothing reads or writes it then).
+    /// is scratch, passed for flows that have none (nothing reads or writes it then); record 1
+    /// (`demotedRecord`) is scratch for demoted flows, whose later segments may write there
+    /// but whose close facts nothing reads again.
     @exclusivity(unchecked) private var closes = Chunked<CloseSide>()
     @exclusivity(unchecked) private var freeCloses: [UInt32] = []
     /// What the flows carried, each string once (SPEC §8); shared by every flow here.
     @exclusivity(unchecked) var hints = AppHintTable()
 
+    /// `closeRecord` of a flow that is completely closed and already counted (`demote`).
+    static let demotedRecord: UInt32 = 1
+
     init() {
-        _ = closes.append(CloseSide())
-        _ = closes.append(CloseSide())
+        for _ in 0..<4 { _ = closes.append(CloseSide()) }
     }
 
     deinit {
@@ -270,14 +282,19 @@ final class FlowStore: @unchecked Sendable {
     }
 
     /// Feeds one segment to the flow in `slot`; a FIN or RST gives the flow its close record first.
+    /// `closed`: the flow holds a close record and is completely closed (it may be demoted).
     @inline(__always)
-    func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer, slot: Int) -> SegmentPlacement {
+    func process(_ segment: TCPSegment, at time: Nanoseconds, payload: UnsafeRawBufferPointer, slot: Int,
+                 closed: inout Bool) -> SegmentPlacement {
         let flow = flows.pointer(slot)
         if segment.flags.rawValue & 0x05 != 0, flow.pointee.closeRecord == 0 {
             flow.pointee.closeRecord = newCloseRecord()
         }
-        return flow.pointee.process(segment, at: time, payload: payload,
-                                    close: closes.pointer(Int(flow.pointee.closeRecord) &* 2), hints: &hints)
+        let placement = flow.pointee.process(segment, at: time, payload: payload,
+                                             close: closes.pointer(Int(flow.pointee.closeRecord) &* 2), hints: &hints)
+        // Only a flow with close facts can have just closed: one compare for every other segment.
+        closed = flow.pointee.closeRecord > Self.demotedRecord && flow.pointee.isClosed
+        return placement
     }
 
     private func newCloseRecord() -> UInt32 {
@@ -291,20 +308,33 @@ final class FlowStore: @unchecked Sendable {
         return UInt32(index / 2)
     }
 
-    /// The close facts of the flow in `slot` (all marks none when it has no record).
+    /// The close facts of the flow in `slot` (all marks none when it has no record). Not for
+    /// a demoted flow: its facts are gone (it reads as having none).
     func close(_ slot: Int) -> CloseRecord {
         let record = Int(self[slot].closeRecord)
-        guard record != 0 else { return CloseRecord() }
+        guard record > Self.demotedRecord else { return CloseRecord() }
         return CloseRecord(client: closes.pointer(record * 2).pointee, server: closes.pointer(record * 2 + 1).pointee)
     }
 
     /// The flow in `slot` leaves: its close record goes back for reuse.
     func releaseClose(_ slot: Int) {
         let record = self[slot].closeRecord
-        guard record != 0 else { return }
-        freeCloses.append(record)
+        if record > Self.demotedRecord { freeCloses.append(record) }
         self[slot].closeRecord = 0
     }
+
+    /// The flow in `slot` is completely closed and counted: its close record goes back for
+    /// reuse while the flow lingers (late segments still find it, and write only scratch).
+    func demote(_ slot: Int) {
+        releaseClose(slot)
+        self[slot].closeRecord = Self.demotedRecord
+    }
+
+    /// Close records held by flows (the two scratch records and freed ones excluded).
+    var closeRecordsInUse: Int { closes.count / 2 - 2 - freeCloses.count }
+
+    /// The flow in `slot` was demoted: it is in the tally already and has no close facts.
+    @inline(__always) func isDemoted(_ slot: Int) -> Bool { self[slot].closeRecord == Self.demotedRecord }
 
     /// Stores a flow in a new slot and returns the slot.
     func append(_ flow: FlowState) -> Int { flows.append(flow) }
