@@ -85,28 +85,32 @@ static void spool(fs_stream *s, const unsigned char *bytes, size_t count) {
     }
 }
 
+/// One read(2) of up to n bytes into buffer, counted and spooled; 0 at the end or on an
+/// error (then the stream is at its end and says why).
+static size_t read_raw(fs_stream *s, unsigned char *buffer, size_t n) {
+    for (;;) {
+        ssize_t got = read(s->fd, buffer, n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            s->eof = 1;
+            if (got < 0) fail(s, "read error", strerror(errno));
+            return 0;
+        }
+        s->consumed += got;
+        spool(s, buffer, (size_t)got);
+        return (size_t)got;
+    }
+}
+
 /// Reads more raw bytes when the input buffer is used up; false at the end or on error.
 static int refill(fs_stream *s) {
     if (s->input_pos < s->input_len) return 1;
     if (s->eof) return 0;
-    for (;;) {
-        ssize_t got = read(s->fd, s->input, FS_INPUT_SIZE);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) {
-            s->eof = 1;
-            fail(s, "read error", strerror(errno));
-            return 0;
-        }
-        if (got == 0) {
-            s->eof = 1;
-            return 0;
-        }
-        s->input_pos = 0;
-        s->input_len = (size_t)got;
-        s->consumed += got;
-        spool(s, s->input, (size_t)got);
-        return 1;
-    }
+    size_t got = read_raw(s, s->input, FS_INPUT_SIZE);
+    if (got == 0) return 0;
+    s->input_pos = 0;
+    s->input_len = got;
+    return 1;
 }
 
 fs_stream *fs_open_fd(int fd, int spool_fd, char *error, size_t error_length) {
@@ -189,24 +193,7 @@ static size_t read_plain(fs_stream *s, unsigned char *out, size_t n) {
     }
     if (s->eof) return 0;
     // Large reads go straight to the caller's buffer.
-    if (n >= FS_INPUT_SIZE / 4) {
-        for (;;) {
-            ssize_t got = read(s->fd, out, n);
-            if (got < 0 && errno == EINTR) continue;
-            if (got < 0) {
-                s->eof = 1;
-                fail(s, "read error", strerror(errno));
-                return 0;
-            }
-            if (got == 0) {
-                s->eof = 1;
-                return 0;
-            }
-            s->consumed += got;
-            spool(s, out, (size_t)got);
-            return (size_t)got;
-        }
-    }
+    if (n >= FS_INPUT_SIZE / 4) return read_raw(s, out, n);
     if (!refill(s)) return 0;
     return read_plain(s, out, n);
 }
